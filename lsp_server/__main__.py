@@ -1,0 +1,192 @@
+"""The `vllm-ls` command: serve (stdio | --tcp), complete, model path, settings-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vllm-ls",
+        description="AI code completions for any editor over LSP, served by vLLM. "
+        "Without a command: serve LSP over stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"vllm-ls {__version__}")
+    parser.add_argument("--engine-url", action="append", default=[], metavar="URL",
+                        help="remote vLLM OpenAI-compatible server (repeat for replicas); "
+                        "default: the in-process engine")
+    parser.add_argument("--model", metavar="PATH_OR_NAME",
+                        help="model for the engine (default: the embedded SmolLM2-135M)")
+    parser.add_argument("--log-file", metavar="FILE", help="also write logs to FILE")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="serve LSP (stdio by default)")
+    serve.add_argument("--stdio", action="store_true", help="serve over stdin/stdout (the default)")
+    serve.add_argument("--tcp", action="store_true", help="serve one client over TCP")
+    serve.add_argument("--host", default="127.0.0.1", help="TCP address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
+
+    complete = commands.add_parser(
+        "complete", help="one completion at FILE:LINE:COL (1-based), through a real LSP session")
+    complete.add_argument("location", metavar="FILE:LINE:COL")
+    complete.add_argument("--language", default=None, help="language id (default: from the file suffix)")
+    complete.add_argument("--timeout", type=float, default=600, help="seconds to wait for the engine")
+    complete.add_argument("--json", action="store_true", help="print the result as JSON")
+    complete.add_argument("--settings", default="{}", help="settings as JSON (initializationOptions)")
+
+    model = commands.add_parser("model", help="the embedded model")
+    model.add_argument("action", choices=["path"], help="path: prepare the model if needed and print its directory")
+
+    schema = commands.add_parser("settings-schema", help="print the settings (JSON schema or Markdown)")
+    schema.add_argument("--format", choices=["json", "markdown", "vscode"], default="json")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "serve":
+        return _serve(args)
+    if command == "complete":
+        return _complete(args)
+    if command == "model":
+        return _model_path()
+    if command == "settings-schema":
+        return _settings_schema(args.format)
+    raise AssertionError(command)
+
+
+def _base_settings(args: argparse.Namespace) -> dict:
+    base: dict = {}
+    if args.engine_url:
+        base["engineUrl"] = args.engine_url
+    if args.model:
+        base["model"] = args.model
+    return base
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from . import logs
+
+    logs.configure(args.verbose, args.log_file)
+    from .server import build_server
+    from .transport import serve_stdio, serve_tcp
+
+    server = build_server(_base_settings(args))
+    if getattr(args, "tcp", False):
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            import logging
+
+            logging.getLogger("vllm-ls").warning(
+                "listening on %s: anyone who can reach it can read the documents you send", args.host)
+        return serve_tcp(server, args.host, args.port)
+    return serve_stdio(server)
+
+
+def _complete(args: argparse.Namespace) -> int:
+    from .client import HeadlessClient, ServerFailed, server_command
+
+    try:
+        file, line, col = _parse_location(args.location)
+        text = file.read_text(encoding="utf-8")
+        settings = json.loads(args.settings)
+    except (ValueError, OSError) as exc:
+        print(f"vllm-ls complete: {exc}", file=sys.stderr)
+        return 2
+    language = args.language or _language_of(file)
+    extra = ["-v"] * args.verbose + (["--log-file", args.log_file] if args.log_file else [])
+    client = HeadlessClient(
+        server_command(args.engine_url, args.model, extra), settings=settings,
+        stderr=sys.stderr if args.verbose else None,
+        on_status=lambda status: print(f"vllm-ls: {status.get('message')}", file=sys.stderr, flush=True)
+        if status.get("state") != "ready" or not client.status_history[:-1] else None,
+    )
+
+    async def run() -> dict:
+        try:
+            started = time.perf_counter()
+            print("vllm-ls: starting the server and the engine…", file=sys.stderr, flush=True)
+            await client.start(wait_ready=args.timeout)
+            ready = time.perf_counter()
+            uri = file.resolve().as_uri()
+            client.open(uri, text, language)
+            asked = time.perf_counter()
+            items = await client.inline_completion(uri, line - 1, _utf16_col(text, line, col), invoked=True)
+            done = time.perf_counter()
+            return {"file": str(file), "line": line, "column": col, "completion": items[0] if items else "",
+                    "latency_ms": round((done - asked) * 1000, 1), "startup_s": round(ready - started, 1),
+                    "engine": client.status.get("engine")}
+        finally:
+            await client.stop()
+
+    try:
+        result = asyncio.run(run())
+    except ServerFailed as exc:
+        print(f"vllm-ls complete: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['file']}:{line}:{col} — {result['latency_ms']:.0f} ms "
+              f"(engine: {result['engine']}, ready after {result['startup_s']:.0f} s)")
+        print(result["completion"] if result["completion"] else "(no completion)")
+    return 0 if result["completion"] else 1
+
+
+def _parse_location(location: str) -> tuple[Path, int, int]:
+    try:
+        file, line, col = location.rsplit(":", 2)
+        line_no, col_no = int(line), int(col)
+    except ValueError:
+        raise ValueError(f"expected FILE:LINE:COL (1-based), got {location!r}") from None
+    if line_no < 1 or col_no < 1:
+        raise ValueError(f"LINE and COL are 1-based, got {line_no}:{col_no}")
+    return Path(file), line_no, col_no
+
+
+def _utf16_col(text: str, line: int, col: int) -> int:
+    """Column `col` (1-based, in characters as editors show them) → LSP UTF-16 character."""
+    from .text import utf16_len
+
+    lines = text.splitlines()
+    content = lines[line - 1] if line - 1 < len(lines) else ""
+    return utf16_len(content[: col - 1])
+
+
+_LANGUAGES = {".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go",
+              ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java", ".rb": "ruby", ".sh": "shellscript",
+              ".lua": "lua", ".md": "markdown"}
+
+
+def _language_of(file: Path) -> str:
+    return _LANGUAGES.get(file.suffix, "plaintext")
+
+
+def _model_path() -> int:
+    from engine.embedded import EmbeddedModelError, ensure_model
+
+    try:
+        print(ensure_model())
+    except EmbeddedModelError as exc:
+        print(f"vllm-ls: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _settings_schema(fmt: str) -> int:
+    from .settings_docs import render
+
+    print(render(fmt))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Owns the engine: builds it from settings, starts it in the background, tells the user its state.
+
+The engine starts after `initialized`, so `initialize` never waits for a model to load. While it
+loads, completions are answered with an empty result and the client sees `$/progress`; a failure
+is shown once with `window/showMessage`. Every state change is also sent as the `vllm-ls/status`
+notification (the VS Code status bar and `vllm-ls complete` listen to it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from lsprotocol import types
+
+from engine.base import Engine, EngineCounters, EngineState
+from engine.local import LocalEngine, LocalEngineConfig
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATUS_NOTIFICATION = "vllm-ls/status"
+
+
+def build_engine(settings: Settings) -> Engine:
+    """The engine the settings ask for: remote when URLs are given, in-process otherwise."""
+    if settings.engine_url:
+        from engine.remote import RemoteEngine, RemoteEngineConfig
+
+        return RemoteEngine(RemoteEngineConfig.from_settings(settings))
+    return LocalEngine(LocalEngineConfig(
+        model=settings.model,
+        kv_cache_memory_mb=settings.kv_cache_memory_mb,
+        max_model_len=settings.max_model_len,
+    ))
+
+
+def engine_identity(settings: Settings) -> tuple[Any, ...]:
+    """The settings that need a new engine when they change."""
+    return (tuple(settings.engine_url), settings.model, settings.kv_cache_memory_mb, settings.max_model_len)
+
+
+class EngineHost:
+    def __init__(
+        self,
+        notify: Callable[[str, Any], None],
+        show_message: Callable[[str, bool], None],
+        progress: Callable[[], Any],  # the pygls Progress, or None when the client has no progress support
+        factory: Callable[[Settings], Engine] = build_engine,
+    ):
+        self._notify = notify
+        self._show_message = show_message
+        self._progress = progress
+        self._factory = factory
+        self.engine: Engine | None = None
+        self._identity: tuple[Any, ...] | None = None
+        self._task: asyncio.Task | None = None
+        self._tokens = itertools.count(1)
+        self._shown_errors: set[str] = set()
+        self._retired = EngineCounters()  # counters of engines replaced by a settings change
+        self.last_latency_ms: float | None = None
+
+    @property
+    def state(self) -> EngineState:
+        return self.engine.state if self.engine is not None else EngineState.STOPPED
+
+    def ready(self) -> Engine | None:
+        engine = self.engine
+        if engine is not None and engine.state is EngineState.READY:
+            return engine
+        if engine is not None and engine.state is EngineState.FAILED:
+            self.report_failure(engine.error or "the engine failed")
+        return None
+
+    def counters(self) -> EngineCounters:
+        current = self.engine.counters() if self.engine is not None else EngineCounters()
+        if isinstance(self.engine, LocalEngine) or self.engine is None:
+            # vLLM's in-process metrics are process-wide: they already include retired engines.
+            retired_tokens = 0
+        else:
+            retired_tokens = self._retired.tokens_generated
+        total = EngineCounters(**{
+            name: getattr(current, name) + getattr(self._retired, name) for name in vars(current)
+        })
+        total.tokens_generated = current.tokens_generated + retired_tokens
+        total.requests_in_flight = current.requests_in_flight
+        return total
+
+    def start(self, settings: Settings) -> None:
+        """Start (or restart, if its settings changed) the engine in the background."""
+        identity = engine_identity(settings)
+        if identity == self._identity and self.engine is not None:
+            return
+        self._identity = identity
+        previous_task, previous = self._task, self.engine
+        self.engine = self._factory(settings)
+        self._task = asyncio.create_task(self._run(self.engine, previous_task, previous))
+
+    async def _run(self, engine: Engine, previous_task: asyncio.Task | None, previous: Engine | None) -> None:
+        if previous_task is not None:
+            previous_task.cancel()
+        if previous is not None:
+            self._retire(previous)
+            await previous.close()
+        token = f"vllm-ls/loading/{next(self._tokens)}"
+        progress = await self._begin_progress(token, f"Loading {engine.name}")
+        self.status("loading", f"loading {engine.name}")
+
+        def report(message: str, percentage: int | None = None) -> None:
+            log.info("%s", message)
+            self.status("loading", message)
+            if progress:
+                self._progress().report(token, types.WorkDoneProgressReport(message=message, percentage=percentage))
+
+        try:
+            await engine.start(report)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure is reported, the server keeps serving
+            log.exception("engine failed to start")
+            self._end_progress(progress, token, "failed")
+            self.report_failure(engine.error or str(exc))
+            return
+        self._end_progress(progress, token, "ready")
+        self.status("ready", f"{engine.name} ready")
+
+    def _retire(self, engine: Engine) -> None:
+        old = engine.counters()
+        for name in vars(old):
+            setattr(self._retired, name, getattr(self._retired, name) + getattr(old, name))
+
+    async def _begin_progress(self, token: str, title: str) -> bool:
+        progress = self._progress()
+        if progress is None:
+            return False
+        try:
+            await asyncio.wait_for(progress.create_async(token), 5)
+            progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=False, percentage=0))
+        except Exception:  # noqa: BLE001 - a client that refuses progress still gets status messages
+            log.debug("client refused work done progress", exc_info=True)
+            return False
+        return True
+
+    def _end_progress(self, progress: bool, token: str, message: str) -> None:
+        if progress:
+                self._progress().end(token, types.WorkDoneProgressEnd(message=message))
+
+    def report_failure(self, error: str) -> None:
+        self.status("failed", error)
+        if error not in self._shown_errors:  # once per distinct error: no popup storm
+            self._shown_errors.add(error)
+            self._show_message(f"vllm-ls: the completion engine is not available: {error}", True)
+
+    def status(self, state: str, message: str) -> None:
+        payload = {"state": state, "message": message,
+                   "engine": self.engine.name if self.engine else None,
+                   "lastLatencyMs": self.last_latency_ms}
+        self._notify(STATUS_NOTIFICATION, payload)
+
+    async def wait_until_settled(self) -> None:
+        """Wait for the current start attempt to end (ready or failed). Used by tests and tools."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def close(self) -> None:
+        task, engine = self._task, self.engine
+        self._task = None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if engine is not None:
+            await engine.close()

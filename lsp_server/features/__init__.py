@@ -1,0 +1,1 @@
+"""One module per LSP method (or group of closely tied notifications)."""

@@ -1,0 +1,53 @@
+"""What the two completion features share: find the document, take a turn, complete, count."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from ..completer import EMPTY, Completion
+from ..scheduler import Superseded
+from ..text import offset_at
+
+if TYPE_CHECKING:
+    from ..server import VllmLanguageServer
+
+log = logging.getLogger(__name__)
+
+
+async def completion_at(ls: VllmLanguageServer, uri: str, position: types.Position) -> Completion:
+    """The completion at `position` in document `uri`; empty when there is nothing to offer.
+
+    Superseded requests are answered empty; a client's `$/cancelRequest` propagates as
+    CancelledError (pygls then answers with the LSP cancellation error).
+    """
+    counters = ls.counters
+    counters.completions_requested += 1
+    document = ls.workspace.text_documents.get(uri)
+    if document is None:
+        log.warning("completion requested for a document that was never opened: %s", uri)
+        counters.completions_empty += 1
+        return EMPTY
+    text = document.source
+    offset = offset_at(text, position.line, position.character, encoding=ls.position_encoding)
+    async with ls.scheduler.turn(uri) as turn:
+        try:
+            completion = await ls.completer.complete(text, offset, turn)
+        except Superseded as superseded:
+            if superseded.reached_engine:
+                counters.completions_superseded += 1
+            else:
+                counters.requests_debounced += 1
+            return EMPTY
+        except asyncio.CancelledError:
+            counters.completions_cancelled += 1
+            raise
+    if completion.text:
+        counters.completions_returned += 1
+        ls.host.status("ready", f"completed in {completion.latency_ms:.0f} ms")
+    else:
+        counters.completions_empty += 1
+    return completion

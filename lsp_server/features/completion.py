@@ -1,0 +1,54 @@
+"""`textDocument/completion`: the suggestion as a completion item (Helix, eglot, older Neovim).
+
+Editors filter items by the word before the cursor, so the item replaces that word with the word
+plus the suggestion, and its filter text starts with the word: typing on keeps it visible.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from ..text import units_len, units_to_index
+from .common import completion_at
+
+if TYPE_CHECKING:
+    from ..server import VllmLanguageServer
+
+METHOD = types.TEXT_DOCUMENT_COMPLETION
+OPTIONS = types.CompletionOptions(resolve_provider=False)
+
+_WORD_TAIL = re.compile(r"[\w$]*$")
+
+
+async def completion(ls: VllmLanguageServer, params: types.CompletionParams) -> types.CompletionList:
+    result = await completion_at(ls, params.text_document.uri, params.position)
+    if not result.text:
+        return types.CompletionList(is_incomplete=True, items=[])
+    document = ls.workspace.text_documents.get(params.text_document.uri)
+    if document is None:  # closed while we were completing
+        return types.CompletionList(is_incomplete=True, items=[])
+    encoding = ls.position_encoding
+    line = document.lines[params.position.line].rstrip("\r\n") if params.position.line < len(document.lines) else ""
+    before = line[: units_to_index(line, params.position.character, encoding)]
+    word = _WORD_TAIL.search(before).group(0)
+    start = types.Position(line=params.position.line, character=params.position.character - units_len(word, encoding))
+    first_line = result.text.split("\n", 1)[0]
+    item = types.CompletionItem(
+        label=(word + first_line).strip() or result.text.strip().split("\n", 1)[0],
+        kind=types.CompletionItemKind.Text,
+        detail="vllm-ls",
+        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{word}{result.text}\n```"),
+        filter_text=word + result.text,
+        sort_text="0",
+        preselect=True,
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(range=types.Range(start=start, end=params.position), new_text=word + result.text),
+    )
+    # Incomplete: the editor asks again as the user types, so the suggestion follows the cursor.
+    return types.CompletionList(is_incomplete=True, items=[item])
+
+
+HANDLERS = ((METHOD, OPTIONS, completion),)

@@ -1,0 +1,25 @@
+"""Document notifications. pygls keeps the text in its workspace; here a change or close drops a
+completion request for that document that has not reached the engine yet (debounce)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+if TYPE_CHECKING:
+    from ..server import VllmLanguageServer
+
+
+async def did_change(ls: VllmLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.scheduler.document_changed(params.text_document.uri)
+
+
+async def did_close(ls: VllmLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.scheduler.document_closed(params.text_document.uri)
+
+
+HANDLERS = (
+    (types.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
+    (types.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+)

@@ -1,0 +1,40 @@
+"""Session lifecycle: settings from `initialize`, the engine started after `initialized`, stopped on
+`shutdown`. `initialize` never waits for the engine: loading happens in the background."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+if TYPE_CHECKING:
+    from ..server import VllmLanguageServer
+
+log = logging.getLogger(__name__)
+
+
+async def initialize(ls: VllmLanguageServer, params: types.InitializeParams) -> None:
+    ls.apply_settings(params.initialization_options)
+
+
+async def initialized(ls: VllmLanguageServer, params: types.InitializedParams) -> None:
+    ls.start_engine()
+
+
+async def shutdown(ls: VllmLanguageServer, params: None) -> None:
+    log.info("shutdown requested: stopping the engine")
+    await ls.host.close()
+
+
+async def did_change_configuration(ls: VllmLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+    ls.apply_settings(params.settings)
+    ls.start_engine()  # restarts only if engine settings changed
+
+
+HANDLERS = (
+    (types.INITIALIZE, None, initialize),
+    (types.INITIALIZED, None, initialized),
+    (types.SHUTDOWN, None, shutdown),
+    (types.WORKSPACE_DID_CHANGE_CONFIGURATION, None, did_change_configuration),
+)

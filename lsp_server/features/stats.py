@@ -1,0 +1,19 @@
+"""`vllm-ls/stats`: counters since start (the contract is in `lsp_server/stats.py`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..stats import stats_payload
+
+if TYPE_CHECKING:
+    from ..server import VllmLanguageServer
+
+METHOD = "vllm-ls/stats"
+
+
+async def stats(ls: VllmLanguageServer, params: Any) -> dict[str, Any]:
+    return stats_payload(ls.counters, ls.host.counters(), ls.host.state.value)
+
+
+HANDLERS = ((METHOD, None, stats),)

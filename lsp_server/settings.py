@@ -1,0 +1,156 @@
+"""The one settings model. Editors send it as `initializationOptions` and in
+`workspace/didChangeConfiguration` (either the object itself or nested under `vllmLs`).
+
+It also generates `docs/configuration.md` and the VS Code extension's settings
+(`python -m lsp_server settings-schema`), so every field's description is user documentation.
+Invalid values never stop the server: the offending fields fall back to their defaults and the user
+is told which ones and why.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+SECTION = "vllmLs"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
+        json_schema_extra={"title": "vllm-ls settings"},
+    )
+
+    # -- engine -------------------------------------------------------------------------------
+    engine_url: list[str] = Field(
+        default=[],
+        description="URLs of remote vLLM OpenAI-compatible servers (e.g. `http://gpu-box:8000`). "
+        "Empty: run the engine inside the server process. Several URLs: requests are spread over "
+        "the healthy ones.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="In-process engine: a model directory or name for vLLM; empty means the embedded "
+        "SmolLM2-135M (converted on first use). Remote engine: the served model name to request; "
+        "empty means the first model the server lists.",
+    )
+    kv_cache_memory_mb: int = Field(
+        default=1024, ge=64,
+        description="In-process engine: memory for vLLM's KV cache (and so for its prefix cache).",
+    )
+    max_model_len: int = Field(
+        default=2048, ge=256, description="In-process engine: the longest prompt + completion, in tokens."
+    )
+
+    # -- prompt -------------------------------------------------------------------------------
+    max_prefix_chars: int = Field(
+        default=6000, ge=64, description="Most characters of text before the cursor put in the prompt."
+    )
+    max_suffix_chars: int = Field(
+        default=1500, ge=0, description="Most characters of text after the cursor put in the prompt."
+    )
+
+    # -- generation ---------------------------------------------------------------------------
+    multiline: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="`auto`: complete to the end of the line when the cursor has code after it, "
+        "otherwise a block; `always` / `never` force one mode.",
+    )
+    max_tokens: int = Field(default=96, ge=1, le=4096, description="Most tokens generated for a block.")
+    max_line_tokens: int = Field(
+        default=48, ge=1, le=1024, description="Most tokens generated for a single-line completion."
+    )
+    max_lines: int = Field(default=8, ge=1, le=200, description="Most lines in a block completion.")
+    temperature: float = Field(
+        default=0.0, ge=0.0, le=2.0,
+        description="Sampling temperature; 0 is greedy (deterministic, best for ghost text).",
+    )
+
+    # -- scheduling ---------------------------------------------------------------------------
+    debounce_ms: int = Field(
+        default=150, ge=0, le=5000,
+        description="Wait this long after a request before asking the engine; a newer change or "
+        "request for the same document within it drops the older one. 150 ms is shorter than the "
+        "pause that ends a typing burst and longer than the gap between keystrokes inside one.",
+    )
+    cancel_previous: bool = Field(
+        default=True,
+        description="A newer request for a document aborts the engine work of the older one "
+        "(the older one is answered with an empty result).",
+    )
+    early_stop: bool = Field(
+        default=True,
+        description="Stop the engine as soon as the completion is known to be complete "
+        "(end of line, end of block) instead of generating up to the token limit.",
+    )
+    max_in_flight: int = Field(
+        default=4, ge=1, le=256,
+        description="Most engine requests this server runs at once, across documents; beyond it the "
+        "oldest is aborted so the newest keystroke wins.",
+    )
+
+    @field_validator("engine_url", mode="before")
+    @classmethod
+    def _one_or_many_urls(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("engine_url")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        return [url.rstrip("/") for url in urls]
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings as camelCase JSON, secrets masked: safe to log or show."""
+        data = self.model_dump(by_alias=True, mode="json")
+        for key, value in self.model_dump(by_alias=True).items():
+            if isinstance(value, SecretStr):
+                data[key] = "***" if value.get_secret_value() else ""
+        return data
+
+
+def extract_section(raw: Any) -> dict[str, Any]:
+    """The settings object from what a client sent: the object itself or nested under `vllmLs`."""
+    if not isinstance(raw, dict):
+        return {}
+    for key in (SECTION, "vllm-ls", "vllm_ls"):
+        if isinstance(raw.get(key), dict):
+            return raw[key]
+    return raw
+
+
+def parse_settings(raw: Any, base: dict[str, Any] | None = None) -> tuple[Settings, list[str]]:
+    """Validate client settings on top of `base` (e.g. CLI flags); bad fields fall back.
+
+    Returns the settings and one message per rejected field, naming the field and the reason.
+    """
+    data = {**(base or {}), **extract_section(raw)} if raw is not None else dict(base or {})
+    problems: list[str] = []
+    if raw is not None and not isinstance(raw, dict):
+        problems.append(f"settings must be a JSON object, got {type(raw).__name__}; using defaults")
+    for _ in range(len(data) + 1):
+        try:
+            return Settings.model_validate(data), problems
+        except ValidationError as exc:
+            bad: set[str] = set()
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else ""
+                shown = json.dumps(error.get("input"), default=str)[:80]
+                if error["type"] == "extra_forbidden":
+                    problems.append(f"unknown setting {field!r} ignored")
+                else:
+                    problems.append(f"setting {field!r}: {error['msg']} (got {shown}); using the default")
+                bad.add(field)
+            data = {k: v for k, v in data.items() if k not in bad and to_camel(k) not in bad}
+    return Settings(), problems
+
+
+def settings_schema() -> dict[str, Any]:
+    return Settings.model_json_schema(by_alias=True)

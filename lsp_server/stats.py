@@ -1,0 +1,44 @@
+"""The server's own counters and the `vllm-ls/stats` payload (a contract other tools rely on).
+
+Engine counters come from the engine's own accounting; the server adds what it received and showed.
+`engine_tokens_generated - tokens_received` is what the engine computed that nobody read (work
+after a cancel); `engine_tokens_generated - tokens_shown` is all wasted generation.
+Counters may be added; these names are never renamed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from engine.base import EngineCounters
+
+
+@dataclass
+class ServerCounters:
+    tokens_received: int = 0  # tokens in the deltas the server consumed
+    tokens_shown: int = 0  # tokens in completions returned to the editor
+    completions_requested: int = 0
+    completions_returned: int = 0  # non-empty answers
+    completions_empty: int = 0
+    completions_from_cache: int = 0
+    completions_superseded: int = 0  # answered empty because a newer request took over
+    completions_cancelled: int = 0  # cancelled by the client ($/cancelRequest)
+    requests_debounced: int = 0  # superseded before reaching the engine
+    engine_errors: int = 0
+
+
+def stats_payload(server: ServerCounters, engine: EngineCounters, state: str) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "engine_requests_started": engine.requests_started,
+        "engine_requests_finished": engine.requests_finished,
+        "engine_requests_aborted": engine.requests_aborted,
+        "engine_requests_failed": engine.requests_failed,
+        "engine_requests_in_flight": engine.requests_in_flight,
+        "engine_tokens_generated": engine.tokens_generated,
+        "prompt_tokens": engine.prompt_tokens,
+        "prompt_tokens_cached": engine.prompt_tokens_cached,
+    }
+    payload.update(asdict(server))
+    payload["engine_state"] = state
+    return payload

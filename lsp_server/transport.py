@@ -1,0 +1,96 @@
+"""Running the server over stdio or TCP, with the engine stopped inside the loop at the end.
+
+stdout belongs to the protocol. vLLM logs to stdout by default, its engine processes inherit file
+descriptor 1, and native code or tqdm may write there too: any stray byte corrupts the LSP stream.
+So the protocol gets a private duplicate of the original stdout, and fd 1 is pointed at stderr
+before anything else can start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+from typing import BinaryIO
+
+from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+
+from .server import VllmLanguageServer
+
+log = logging.getLogger(__name__)
+
+
+def protect_stdout() -> BinaryIO:
+    """Return a private stream to the original stdout; fd 1 and sys.stdout now go to stderr."""
+    sys.stdout.flush()
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(protocol_fd, "wb", buffering=0)
+
+
+def serve_stdio(server: VllmLanguageServer) -> int:
+    protocol_out = protect_stdout()
+    return _run(server, _stdio_session(server, protocol_out))
+
+
+def serve_tcp(server: VllmLanguageServer, host: str, port: int) -> int:
+    return _run(server, _tcp_session(server, host, port))
+
+
+def _run(server: VllmLanguageServer, session) -> int:
+    code = 0
+    try:
+        asyncio.run(session)
+    except SystemExit as exit_:  # the `exit` notification
+        code = exit_.code if isinstance(exit_.code, int) else 0
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        logging.shutdown()
+    # The stdin reader thread may still block on a read that never returns; the engine is already
+    # stopped, so leave without waiting for it.
+    sys.stderr.flush()
+    os._exit(code)
+
+
+async def _stdio_session(server: VllmLanguageServer, protocol_out: BinaryIO) -> None:
+    server.protocol.set_writer(StdoutWriter(protocol_out))
+    reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
+    await _session(server, reader)
+
+
+async def _tcp_session(server: VllmLanguageServer, host: str, port: int) -> None:
+    done = asyncio.Event()
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if done.is_set():
+            writer.close()
+            return
+        log.info("client connected from %s", writer.get_extra_info("peername"))
+        server.protocol.set_writer(writer)  # type: ignore[arg-type]
+        try:
+            await _session(server, reader)
+        finally:
+            done.set()
+
+    tcp = await asyncio.start_server(on_connection, host, port)
+    addresses = ", ".join(str(sock.getsockname()) for sock in tcp.sockets)
+    log.warning("vllm-ls listening on %s (one client)", addresses)
+    print(f"vllm-ls listening on {addresses}", file=sys.stderr, flush=True)
+    async with tcp:
+        await done.wait()
+
+
+async def _session(server: VllmLanguageServer, reader) -> None:
+    stop = threading.Event()
+    try:
+        await run_async(
+            stop_event=stop, reader=reader, protocol=server.protocol, logger=log,
+            error_handler=server.report_server_error,
+        )
+        log.info("client closed the connection")
+    finally:
+        await server.host.close()
