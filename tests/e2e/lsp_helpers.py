@@ -1,0 +1,127 @@
+"""Shared helpers for end-to-end tests over real LSP stdio against the real server and engine."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+from pytest_lsp.client import make_test_lsp_client
+
+_uris = itertools.count(1)
+
+
+def server_command(*flags: str, log_file: Path | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "lsp_server", "-v"]
+    if log_file is not None:
+        cmd += ["--log-file", str(log_file)]
+    return [*cmd, *flags, "serve"]
+
+
+def make_client() -> LanguageClient:
+    """A pytest-lsp client that also records `vllm-ls/status` notifications."""
+    client = make_test_lsp_client()
+    client.statuses = []  # type: ignore[attr-defined]
+
+    @client.feature("vllm-ls/status")
+    def _status(ls: LanguageClient, params: Any) -> None:
+        client.statuses.append(_plain(params))  # type: ignore[attr-defined]
+
+    return client
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+async def initialize(client: LanguageClient, settings: dict | None = None, spec: str = "visual-studio-code") -> None:
+    from pytest_lsp import client_capabilities
+
+    client.init_result = await client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities(spec),
+        initialization_options=settings or {},
+        root_uri=Path.cwd().as_uri(),
+    ))
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def wait_ready(client: LanguageClient, timeout: float = 600) -> dict:
+    def ready() -> dict | None:
+        for status in reversed(client.statuses):  # type: ignore[attr-defined]
+            if status.get("state") == "failed":
+                raise AssertionError(f"engine failed: {status.get('message')}")
+            if status.get("state") == "ready":
+                return status
+        return None
+
+    return await wait_for(ready, timeout, "the engine to be ready", interval=0.5)
+
+
+async def stats(client: LanguageClient) -> dict[str, Any]:
+    result = await client.protocol.send_request_async("vllm-ls/stats", None)
+    return _plain(result)
+
+
+async def configure(client: LanguageClient, settings: dict[str, Any]) -> None:
+    """Replace the client settings (didChangeConfiguration) and wait until the server has them."""
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=settings))
+    await stats(client)  # requests are handled in order: the notification has been processed
+
+
+def open_document(client: LanguageClient, text: str, language_id: str = "python", name: str | None = None) -> str:
+    uri = (Path.cwd() / f"{name or f'doc{next(_uris)}'}.py").as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id=language_id, version=1, text=text),
+    ))
+    client._versions = getattr(client, "_versions", {})  # type: ignore[attr-defined]
+    client._versions[uri] = 1  # type: ignore[attr-defined]
+    return uri
+
+
+def insert(client: LanguageClient, uri: str, line: int, character: int, text: str) -> None:
+    """Insert `text` at a position with an incremental change, as an editor does per keystroke."""
+    client._versions[uri] += 1  # type: ignore[attr-defined]
+    pos = types.Position(line=line, character=character)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=client._versions[uri]),  # type: ignore[attr-defined]
+        content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=pos, end=pos), text=text)],
+    ))
+
+
+def inline_params(uri: str, line: int, character: int, invoked: bool = False) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic,
+        ),
+    )
+
+
+async def inline(client: LanguageClient, uri: str, line: int, character: int, invoked: bool = False) -> list[str]:
+    result = await client.text_document_inline_completion_async(inline_params(uri, line, character, invoked))
+    items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
+    return [item.insert_text for item in items]
