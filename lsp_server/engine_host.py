@@ -106,9 +106,9 @@ class EngineHost:
         if previous is not None:
             self._retire(previous)
             await previous.close()
+        self.status("loading", f"loading {engine.name}")
         token = f"vllm-ls/loading/{next(self._tokens)}"
         progress = await self._begin_progress(token, f"Loading {engine.name}")
-        self.status("loading", f"loading {engine.name}")
 
         def report(message: str, percentage: int | None = None) -> None:
             log.info("%s", message)

@@ -1,0 +1,130 @@
+"""Start-up, loading, failure and shutdown, each observed from a real client over LSP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from .lsp_helpers import (
+    configure, initialize, inline, make_client, open_document, server_command, stats, wait_for, wait_ready,
+)
+
+MISSING_MODEL = "/nonexistent/vllm-ls-test-model"
+
+# pytest-lsp runs a module-scoped client on a module-scoped event loop: the tests must share it.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_lsp.fixture(
+    scope="module",
+    config=ClientServerConfig(server_command=server_command(), client_factory=make_client),
+)
+async def fresh(lsp_client: LanguageClient):
+    """A server observed from its very first moment (engine not loaded yet)."""
+    await initialize(lsp_client)
+    yield
+    if lsp_client._server.returncode is None:  # the test failed before its own shutdown
+        await lsp_client.shutdown_session()
+
+
+async def test_loading_then_ready_then_clean_shutdown(fresh: LanguageClient):
+    # initialize has returned although the model takes tens of seconds to load.
+    uri = open_document(fresh, "def fibonacci(n):\n    ")
+    assert await inline(fresh, uri, 1, 4) == [], "a loading engine answers empty at once"
+    assert any(s["state"] == "loading" for s in fresh.statuses)
+    await wait_ready(fresh)
+    # Loading was reported through $/progress: begin ... end.
+    kinds = [type(v).__name__ for reports in fresh.progress_reports.values() for v in reports]
+    assert "WorkDoneProgressBegin" in kinds and "WorkDoneProgressEnd" in kinds
+    assert (await inline(fresh, uri, 1, 4, invoked=True))[0].strip()
+
+    # Shutdown stops the engine and every process it started.
+    server = psutil.Process(fresh._server.pid)
+    children = server.children(recursive=True)
+    assert children, "the in-process engine runs vLLM's engine-core process"
+    await fresh.shutdown_session()
+    await asyncio.wait_for(fresh._server.wait(), 60)
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"processes left after shutdown: {alive}"
+
+
+@pytest_lsp.fixture(
+    scope="module",
+    config=ClientServerConfig(server_command=server_command("--model", MISSING_MODEL), client_factory=make_client),
+)
+async def broken(lsp_client: LanguageClient):
+    await initialize(lsp_client)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_failed_model_says_why_once_and_keeps_serving(broken: LanguageClient):
+    await wait_for(lambda: any(s["state"] == "failed" for s in broken.statuses), 120, "the load to fail")
+    uri = open_document(broken, "x = 1\n")
+    for _ in range(3):
+        assert await inline(broken, uri, 1, 0) == []
+    errors = [m for m in broken.messages if m.type == types.MessageType.Error]
+    assert len(errors) == 1, [m.message for m in broken.messages]
+    assert MISSING_MODEL in errors[0].message or "not" in errors[0].message
+    payload = await stats(broken)
+    assert payload["engine_state"] == "failed" and payload["engine_requests_started"] == 0
+
+
+async def test_invalid_settings_are_named_and_defaults_used(broken: LanguageClient):
+    before = len(broken.messages)
+    await configure(broken, {"debounceMs": "fast", "maxTokens": -5, "noSuchSetting": True, "model": MISSING_MODEL})
+    warnings = [m.message for m in broken.messages[before:] if m.type == types.MessageType.Warning]
+    assert len(warnings) == 1
+    for name in ("debounceMs", "maxTokens", "noSuchSetting"):
+        assert name in warnings[0]
+    assert (await stats(broken))["engine_state"] == "failed"  # still serving
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_tcp_binds_loopback_and_serves(tmp_path: Path):
+    port = _free_port()
+    cmd = [sys.executable, "-m", "lsp_server", "--model", MISSING_MODEL, "serve", "--tcp", "--port", str(port)]
+    proc = await asyncio.create_subprocess_exec(*cmd, stderr=asyncio.subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(proc.stderr.readline(), 60)
+        assert f"127.0.0.1', {port}" in line.decode(), line
+        listening = [c.laddr for c in psutil.Process(proc.pid).net_connections() if c.status == psutil.CONN_LISTEN]
+        assert [addr.ip for addr in listening] == ["127.0.0.1"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}'
+        writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        header = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        length = int(header.split(b":")[1].split(b"\r\n")[0])
+        reply = await reader.readexactly(length)
+        assert b'"inlineCompletionProvider"' in reply
+        writer.close()
+        await asyncio.wait_for(proc.wait(), 30)  # one client: the server ends with its connection
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+
+
+def test_complete_command_reports_an_unusable_engine():
+    done = subprocess.run(
+        [sys.executable, "-m", "lsp_server", "--model", MISSING_MODEL, "complete",
+         str(Path(__file__).resolve().parents[2] / "docs" / "examples" / "fibonacci.py") + ":5:5"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 2
+    assert "engine failed" in done.stderr
+    assert done.stdout == ""
