@@ -77,6 +77,8 @@ class Prompt:
     tokens: int = 0
     #: Paths of the other documents the prompt holds, in prompt order.
     files: tuple[str, ...] = ()
+    #: The last non-blank lines above the cursor's line, oldest first (repetition is judged by them).
+    previous_lines: tuple[str, ...] = ()
 
 
 def is_mid_line(line_suffix: str) -> bool:
@@ -141,7 +143,19 @@ def build_prompt(
         heal=heal,
         tokens=options.max_prompt_tokens - available + prefix_tokens + rendered_suffix_tokens + files_tokens,
         files=tuple(p for p, _ in files),
+        previous_lines=_previous_lines(before_chunks),
     )
+
+
+def _previous_lines(before: list[str], n: int = 3) -> tuple[str, ...]:
+    found: list[str] = []
+    for piece in reversed(before[:-1]):
+        line = piece.lstrip("\r\n")
+        if line.strip():
+            found.append(line)
+            if len(found) == n:
+                break
+    return tuple(reversed(found))
 
 
 def _cut_prefix(before: list[str], budget: int, step: int, count: Count) -> tuple[str, int]:

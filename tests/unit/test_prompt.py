@@ -205,3 +205,10 @@ def test_the_cut_moves_by_whole_grid_steps_not_per_keystroke():
         assert prompt.tokens <= 300
     assert len(set(cuts)) <= 2, "at most one move of the cut while typing a line"
     assert all(cut % 64 == 0 for cut in cuts), "cuts sit on the 32-line grid (2 characters per line)"
+
+
+def test_previous_lines_are_the_last_non_blank_lines_above_the_cursor():
+    text = "a = 1\n\nb = 2\n   \nc = 3\nd = "
+    prompt = build_prompt(text, len(text), PREFIX_ONLY, PromptOptions(), count)
+    assert prompt.previous_lines == ("a = 1", "b = 2", "c = 3")
+    assert build_prompt("x", 1, PREFIX_ONLY, PromptOptions(), count).previous_lines == ()
