@@ -32,6 +32,9 @@ Multiline = Literal["auto", "always", "never"]
 Count = Callable[[str], int]
 
 _BEFORE_BREAK = re.compile(r"(?=\r)|(?<!\r)(?=\n)")
+#: Only this many characters per token of budget are split into chunks: no tokenizer averages more,
+#: and a large file then costs no more per keystroke than a small one.
+_WINDOW_CHARS_PER_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,9 @@ def build_prompt(
 ) -> Prompt:
     offset = max(0, min(offset, len(text)))
     before, after = text[:offset], text[offset:]
-    before_chunks, after_chunks = chunks(before), chunks(after)
+    window = max(1, options.max_prompt_tokens) * _WINDOW_CHARS_PER_TOKEN
+    start, first_line = _window_start(before, window, options.prefix_step_lines)
+    before_chunks, after_chunks = chunks(before[start:]), chunks(after[: _window_end(after, window)])
     line_prefix = before_chunks[-1].lstrip("\r\n") if before_chunks else ""
     line_suffix = after_chunks[0] if after_chunks and not after_chunks[0].startswith(("\n", "\r")) else ""
 
@@ -117,7 +122,7 @@ def build_prompt(
     suffix, suffix_tokens = _cut_suffix(after_chunks, int(available * options.suffix_share), count)
     rendered_suffix_tokens = suffix_tokens if template.uses_suffix else 0
     prefix, prefix_tokens = _cut_prefix(
-        before_chunks, available - rendered_suffix_tokens, options.prefix_step_lines, count)
+        before_chunks, available - rendered_suffix_tokens, options.prefix_step_lines, count, first_line)
 
     files: list[tuple[str, str]] = []
     files_tokens = 0
@@ -158,8 +163,45 @@ def _previous_lines(before: list[str], n: int = 3) -> tuple[str, ...]:
     return tuple(reversed(found))
 
 
-def _cut_prefix(before: list[str], budget: int, step: int, count: Count) -> tuple[str, int]:
-    """The longest line-aligned tail of the chunks within `budget`, its start snapped to the line grid."""
+def _window_start(before: str, chars: int, step: int) -> tuple[int, int]:
+    """Where to start splitting `before` into chunks, and that line's number in the document.
+
+    The start is a line on the grid (a multiple of `step`), at least `chars` characters back, so a
+    prefix that uses the whole window still starts at the same place from keystroke to keystroke.
+    """
+    if len(before) <= chars:
+        return 0, 0
+    approx = len(before) - chars
+    line = _breaks(before, approx)  # the line `approx` lies in
+    grid_line = line - line % step
+    if grid_line == 0:
+        return 0, 0
+    # Walk back to the break that ends line `grid_line - 1`: the one that starts `line`, and more.
+    position = approx
+    for _ in range(line - grid_line + 1):
+        position = max(before.rfind("\n", 0, position), before.rfind("\r", 0, position))
+        if before.startswith("\r\n", position - 1):
+            position -= 1  # one break, two characters
+    return position + (2 if before.startswith("\r\n", position) else 1), grid_line
+
+
+def _breaks(text: str, end: int) -> int:
+    """Line breaks (`\r\n`, `\n`, lone `\r`) in `text[:end]`."""
+    return text.count("\n", 0, end) + text.count("\r", 0, end) - text.count("\r\n", 0, end)
+
+
+def _window_end(after: str, chars: int) -> int:
+    if len(after) <= chars:
+        return len(after)
+    end = max(after.rfind("\n", 0, chars), after.rfind("\r", 0, chars))
+    return end if end > 0 else chars
+
+
+def _cut_prefix(before: list[str], budget: int, step: int, count: Count, first_line: int = 0) -> tuple[str, int]:
+    """The longest line-aligned tail of the chunks within `budget`, its start snapped to the line grid.
+
+    `first_line` is the document's line number of the first chunk (the grid is the document's).
+    """
     if not before:
         return "", 0
     cursor_line = len(before) - 1
@@ -174,11 +216,11 @@ def _cut_prefix(before: list[str], budget: int, step: int, count: Count) -> tupl
         sums[line] = total
         first = line
     if first == 0:
-        return "".join(before), total
+        return "".join(before).lstrip("\r\n") if first_line else "".join(before), total
     if first > cursor_line:
         # Not even the cursor line fits (minified code): keep its end, as much as the budget allows.
         return _hard_tail(before[cursor_line].lstrip("\r\n"), budget, count)
-    snapped = min(-(-first // step) * step, cursor_line)
+    snapped = min(-(-(first + first_line) // step) * step - first_line, cursor_line)
     # The first kept line starts the prompt: its chunk's leading break is not part of the prefix.
     return "".join(before[snapped:]).lstrip("\r\n") if snapped else "".join(before), sums[snapped]
 
@@ -224,7 +266,8 @@ def _fill_documents(
         budget = room - used - header
         if budget < options.min_context_tokens:
             break
-        content, tokens = _cut_suffix(chunks(document.text), budget, count)
+        head = document.text[: _window_end(document.text, budget * _WINDOW_CHARS_PER_TOKEN)]
+        content, tokens = _cut_suffix(chunks(head), budget, count)
         content = content.lstrip("\r\n")
         if tokens < options.min_context_tokens and len(content) < len(document.text):
             continue  # only a sliver of it fits: not worth its header

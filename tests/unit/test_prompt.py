@@ -212,3 +212,39 @@ def test_previous_lines_are_the_last_non_blank_lines_above_the_cursor():
     prompt = build_prompt(text, len(text), PREFIX_ONLY, PromptOptions(), count)
     assert prompt.previous_lines == ("a = 1", "b = 2", "c = 3")
     assert build_prompt("x", 1, PREFIX_ONLY, PromptOptions(), count).previous_lines == ()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet="ab =()", max_size=30), min_size=1, max_size=400),
+    breaks=st.sampled_from(["\n", "\r\n", "\r"]),
+    cursor_line=st.integers(min_value=0, max_value=399),
+    budget=st.integers(min_value=10, max_value=300),
+    template=st.sampled_from([PREFIX_ONLY, QWEN]),
+)
+def test_splitting_only_a_window_of_a_large_file_changes_nothing(lines, breaks, cursor_line, budget, template):
+    from lsp_server import prompt as module
+
+    text = breaks.join(lines)
+    cursor_line = min(cursor_line, len(lines) - 1)
+    offset = sum(len(x) + len(breaks) for x in lines[:cursor_line]) + len(lines[cursor_line]) // 2
+    options = PromptOptions(max_prompt_tokens=budget, prefix_step_lines=8)
+    windowed = build_prompt(text, offset, template, options, count)
+    saved = module._WINDOW_CHARS_PER_TOKEN
+    module._WINDOW_CHARS_PER_TOKEN = 10**9
+    try:
+        whole = build_prompt(text, offset, template, options, count)
+    finally:
+        module._WINDOW_CHARS_PER_TOKEN = saved
+    assert windowed == whole
+
+
+def test_window_starts_on_the_grid_line():
+    from lsp_server.prompt import _window_start
+
+    for brk in ("\n", "\r\n", "\r"):
+        text = brk.join(f"line{i:04d}" for i in range(1000))
+        start, line = _window_start(text, 500, 32)
+        assert line % 32 == 0 and line > 0
+        assert text[start:].startswith(f"line{line:04d}"), (brk, line, text[start:start + 10])
+        assert len(text) - start >= 500
