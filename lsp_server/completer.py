@@ -141,6 +141,8 @@ class Completer:
         completion_tokens = max(settings.max_tokens, settings.max_line_tokens)
         limit = info.max_model_len - completion_tokens - _CONTEXT_MARGIN
         budget = max(16, min(settings.max_prompt_tokens, limit))
+        # Chunk sums run about 1 % high; only a budget the model's limit has capped needs the exact count.
+        capped = settings.max_prompt_tokens >= limit
         documents = documents if template.takes_files else ()
         for _ in range(3):
             options = PromptOptions(
@@ -155,8 +157,7 @@ class Completer:
                 lambda count: build_prompt(text, offset, template, options, count, path, documents),
                 engine.count_tokens,
             )
-            # Chunk sums are within about 1 % of the truth; near the model's limit, count exactly.
-            if prompt.tokens < limit * 0.95:
+            if not capped:
                 return prompt
             exact = len(await engine.tokenize(prompt.text))
             if exact <= limit:

@@ -135,7 +135,8 @@ def build_prompt(
     # a space makes the model start with another one. End the prompt before that last space and
     # let the model write it; the post-processor removes it again (light token healing).
     heal = " " if line_prefix.endswith(" ") and prefix.endswith(" ") else ""
-    stop = template.stop + (() if multiline else ("\n",))
+    # The line break first: an engine that takes only a few stop strings keeps the one that matters most.
+    stop = (() if multiline else ("\n",)) + template.stop
     return Prompt(
         text=template.render(prefix[: len(prefix) - len(heal)], suffix, path, files),
         prefix=prefix,

@@ -188,3 +188,23 @@ async def test_cancelling_an_invoked_request_aborts_all_its_candidates(client):
     print(f"\ncancelled candidates: generated {generated}, received {received}")
     assert 0 < received < 3 * 400
     assert generated - received <= 3, f"after the cancel at most one step per candidate: {generated} vs {received}"
+
+
+async def test_adaptive_debounce_learns_the_interval_from_keystrokes(client):
+    text = "def add(a, b):\n    return "
+    uri = open_document(client, text)
+    line, col = end_of(text)
+    await configure(client, {**FAST_LINES, "debounce": "adaptive"})
+    await inline(client, uri, line, col)  # a first engine latency to learn from
+    # A fixed interval this long would show in the counter; the learned one is at most 750 ms.
+    await configure(client, {**FAST_LINES, "debounce": "adaptive", "debounceMs": 5000})
+    tasks = []
+    for i, ch in enumerate("a + b * c - d"):
+        insert(client, uri, line, col + i, ch)
+        tasks.append(asyncio.ensure_future(inline(client, uri, line, col + i + 1)))
+        await asyncio.sleep(0.03)  # the typing rhythm the server learns from
+    results = await asyncio.gather(*tasks)
+    after = await settled(client)
+    print(f"\nadaptive debounce: last interval {after['debounce_ms']} ms")
+    assert after["debounce_ms"] <= 750, "the learned interval, not the fixed 5000 ms"
+    assert all(r == [] for r in results[:-1]), "the burst's superseded requests are answered empty"

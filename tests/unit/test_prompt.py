@@ -35,7 +35,7 @@ def test_small_document_fits_whole():
     assert prompt.prefix == text[:offset] and prompt.suffix == text[offset:]
     assert prompt.text == f"<|fim_prefix|>{text[:offset]}<|fim_suffix|>{text[offset:]}<|fim_middle|>"
     assert prompt.line_prefix == "    return" and prompt.line_suffix == " x"
-    assert not prompt.multiline and prompt.stop[-1] == "\n"
+    assert not prompt.multiline and prompt.stop[0] == "\n"
 
 
 def test_prefix_cut_is_line_aligned_and_on_the_grid():
