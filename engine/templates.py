@@ -10,8 +10,10 @@ Which family a model belongs to is read from its tokenizer's special tokens firs
 model was trained with) and from its name only when the tokens are unknown (a remote server whose
 tokenizer we have not seen).
 
-Suffix-before-prefix (SPM) layouts are used for the families trained on them (StarCoder/SantaCoder's
-FIM data is half SPM; Code Llama ships an SPM mode; Codestral only has SPM). When typing at the
+Suffix-before-prefix (SPM) layouts are used for the families trained on them (BigCode's FIM
+training, used for SantaCoder and StarCoder, mixes PSM and SPM half and half; Code Llama's reference
+code has a suffix-first mode; Codestral only has SPM). StarCoder2 is assumed to share BigCode's FIM
+mix; a custom template gives PSM if the infill benchmark says otherwise. When typing at the
 cursor the suffix does not change, so in SPM the only tokens that change from one keystroke to the
 next are the last ones of the prefix: everything before them is served by vLLM's prefix cache. In PSM
 the whole suffix follows the changing end of the prefix and is recomputed on every keystroke.
@@ -66,7 +68,7 @@ class Template:
         self, prefix: str, suffix: str = "", path: str | None = None,
         files: Sequence[tuple[str, str]] = (),
     ) -> str:
-        """The prompt: other files (oldest first), then the cursor's file around the hole."""
+        """The prompt: other files in the order given, then the cursor's file around the hole."""
         head = "".join(self.render_file(p, c) for p, c in files) if self.file else ""
         layout = self.layout_with_path if path and self.layout_with_path else self.layout
         return head + _substitute(layout, {PREFIX: prefix, SUFFIX: suffix, PATH: path or ""})
