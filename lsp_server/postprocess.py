@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .text import indent_width, leading_whitespace
+from .text import indent_width
 
 _BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->")
 _CLOSERS = ("}", ")", "]", "end", "fi", "done", "esac")
@@ -297,7 +297,3 @@ def _double_close(text: str, line_prefix: str, line_suffix: str) -> int | None:
         else:
             return None
     return None
-
-
-def completion_indent(line_prefix: str) -> str:
-    return leading_whitespace(line_prefix)

@@ -25,8 +25,6 @@ from typing import Literal
 
 from engine.templates import Template
 
-from .text import leading_whitespace
-
 Multiline = Literal["auto", "always", "never"]
 #: Token count of a piece of text (a chunk, see the module docstring).
 Count = Callable[[str], int]
@@ -277,7 +275,3 @@ def _fill_documents(
         files.append((document.path, content))
         used += header + tokens
     return files, used
-
-
-def cursor_indent(line_prefix: str) -> str:
-    return leading_whitespace(line_prefix)
