@@ -122,6 +122,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     async def tokenize(self, text: str) -> list[int]: ...
 
+    async def count_tokens(self, texts: list[str]) -> list[int]:
+        """Token counts of several texts (prompt budgeting). Engines with a batch tokenizer override this."""
+        return [len(await self.tokenize(text)) for text in texts]
+
     @abc.abstractmethod
     async def health(self) -> bool:
         """True when the engine can serve a request now."""

@@ -72,6 +72,7 @@ class LocalEngine(Engine):
         self._error: str | None = None
         self._llm: Any = None
         self._tokenizer: Any = None
+        self._added_vocab: dict[str, int] = {}
         self._model_info = ModelInfo(name=self.name, max_model_len=config.max_model_len)
         self._counters = EngineCounters()
         self._active: set[str] = set()
@@ -105,6 +106,8 @@ class LocalEngine(Engine):
             report(f"loading {self.name} into vLLM", 50)
             self._llm = await self._build(model)
             self._tokenizer = self._llm.get_tokenizer()
+            with contextlib.suppress(Exception):
+                self._added_vocab = dict(self._tokenizer.get_added_vocab())
             self._model_info = ModelInfo(
                 name=self.name,
                 max_model_len=self._llm.model_config.max_model_len,
@@ -159,12 +162,17 @@ class LocalEngine(Engine):
         from vllm.sampling_params import RequestOutputKind, SamplingParams
 
         s = request.sampling
+        # vLLM matches stop strings against the detokenized text, which leaves special tokens out:
+        # a stop like "<file_sep>" would never match. Those become stop token ids.
+        stop_ids = [self._added_vocab[stop] for stop in s.stop if stop in self._added_vocab]
+        stop_strings = [stop for stop in s.stop if stop not in self._added_vocab]
         params = SamplingParams(
             n=s.n,
             max_tokens=s.max_tokens,
             temperature=s.temperature,
             top_p=s.top_p,
-            stop=list(s.stop) or None,
+            stop=stop_strings or None,
+            stop_token_ids=stop_ids or None,
             seed=s.seed,
             output_kind=RequestOutputKind.DELTA,
         )
@@ -231,6 +239,13 @@ class LocalEngine(Engine):
         if self._tokenizer is None:
             raise EngineUnavailable(f"{self.name} is {self.state.value}")
         return self._tokenizer.encode(text, add_special_tokens=False)
+
+    async def count_tokens(self, texts: list[str]) -> list[int]:
+        if self._tokenizer is None:
+            raise EngineUnavailable(f"{self.name} is {self.state.value}")
+        # One call into the Rust tokenizer for the whole batch.
+        encoded = self._tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
 
     async def health(self) -> bool:
         if self.state is not EngineState.READY:

@@ -10,6 +10,7 @@ from pygls.lsp.server import LanguageServer
 
 from . import __version__
 from .completer import Completer
+from .context import RecentDocuments
 from .engine_host import EngineHost
 from .features import completion, documents, inline_completion, lifecycle, stats
 from .scheduler import Scheduler
@@ -41,6 +42,7 @@ class VllmLanguageServer(LanguageServer):
             max_in_flight=lambda: self.settings.max_in_flight,
         )
         self.completer = Completer(self.host, self.counters, lambda: self.settings)
+        self.recent = RecentDocuments()
 
     @property
     def position_encoding(self) -> str:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from engine import templates
+
 SECTION = "vllmLs"
 
 
@@ -46,13 +48,30 @@ class Settings(BaseModel):
     )
 
     # -- prompt -------------------------------------------------------------------------------
-    max_prefix_chars: int = Field(
-        default=6000, ge=64, description="Most characters of text before the cursor put in the prompt."
+    template: str | dict[str, Any] = Field(
+        default="auto",
+        description="Prompt template. `auto`: chosen from the model's special tokens (and name). A "
+        "built-in name: `starcoder2`, `starcoder`, `santacoder`, `qwen2.5-coder`, `codegemma`, "
+        "`deepseek-coder`, `codellama`, `codestral`, `prefix-only`, `prefix-only-paths`. Or a custom "
+        "object: `{\"layout\": \"<pre>{prefix}<suf>{suffix}<mid>\", \"layoutWithPath\": ..., "
+        "\"file\": \"<sep>{path}\\n{content}\", \"stop\": [...]}`.",
     )
-    max_suffix_chars: int = Field(
-        default=1500, ge=0, description="Most characters of text after the cursor put in the prompt."
+    max_prompt_tokens: int = Field(
+        default=1536, ge=64, le=131072,
+        description="Most prompt tokens (counted by the model's tokenizer); capped by the model's "
+        "context length minus `maxTokens`. More context costs a slower first request per document; "
+        "later keystrokes are served from vLLM's prefix cache.",
     )
-
+    suffix_share: float = Field(
+        default=0.25, ge=0.0, le=0.9,
+        description="Share of `maxPromptTokens` for the text after the cursor (fill-in-the-middle "
+        "models only); the text before the cursor gets the rest.",
+    )
+    context_documents: int = Field(
+        default=3, ge=0, le=32,
+        description="How many other open documents (most recently used first) may fill the prompt "
+        "budget that the current document leaves, for models with file-separator tokens. 0: never.",
+    )
     # -- generation ---------------------------------------------------------------------------
     multiline: Literal["auto", "always", "never"] = Field(
         default="auto",
@@ -68,6 +87,21 @@ class Settings(BaseModel):
         default=0.0, ge=0.0, le=2.0,
         description="Sampling temperature; 0 is greedy (deterministic, best for ghost text).",
     )
+    candidates: int = Field(
+        default=3, ge=1, le=8,
+        description="Completions asked for when the user invokes completion explicitly; duplicates "
+        "are dropped and the rest are all offered. Typing-triggered requests ask for one.",
+    )
+    candidate_temperature: float = Field(
+        default=0.6, ge=0.0, le=2.0,
+        description="Sampling temperature for explicitly invoked requests with `candidates` > 1 "
+        "(at 0 every candidate would be the same).",
+    )
+    cache: bool = Field(
+        default=True,
+        description="Answer from the typed-ahead cache when the user types the beginning of the "
+        "suggestion shown (or deletes back into it), without asking the engine.",
+    )
 
     # -- scheduling ---------------------------------------------------------------------------
     debounce_ms: int = Field(
@@ -75,6 +109,11 @@ class Settings(BaseModel):
         description="Wait this long after a request before asking the engine; a newer change or "
         "request for the same document within it drops the older one. 150 ms is shorter than the "
         "pause that ends a typing burst and longer than the gap between keystrokes inside one.",
+    )
+    debounce: Literal["fixed", "adaptive"] = Field(
+        default="fixed",
+        description="`fixed`: wait `debounceMs`. `adaptive`: learn the interval from the typing "
+        "rhythm and the engine's latency (within 20–750 ms; `debounceMs` until enough is known).",
     )
     cancel_previous: bool = Field(
         default=True,
@@ -91,6 +130,16 @@ class Settings(BaseModel):
         description="Most engine requests this server runs at once, across documents; beyond it the "
         "oldest is aborted so the newest keystroke wins.",
     )
+
+    @field_validator("template")
+    @classmethod
+    def _valid_template(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        if isinstance(value, str):
+            if value.strip().lower() not in ("", "auto"):
+                templates.builtin(value)
+        else:
+            templates.custom(value)
+        return value
 
     @field_validator("engine_url", mode="before")
     @classmethod

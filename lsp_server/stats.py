@@ -26,6 +26,8 @@ class ServerCounters:
     completions_cancelled: int = 0  # cancelled by the client ($/cancelRequest)
     requests_debounced: int = 0  # superseded before reaching the engine
     engine_errors: int = 0
+    candidates_returned: int = 0  # distinct candidates returned for explicitly invoked requests
+    debounce_ms: int = 0  # the debounce interval used last (adaptive or fixed)
 
 
 def stats_payload(server: ServerCounters, engine: EngineCounters, state: str) -> dict[str, Any]:

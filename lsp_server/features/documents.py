@@ -1,5 +1,6 @@
 """Document notifications. pygls keeps the text in its workspace; here a change or close drops a
-completion request for that document that has not reached the engine yet (debounce)."""
+completion request for that document that has not reached the engine yet (debounce), a change
+is a keystroke for the adaptive debounce, and the order of use ranks documents as prompt context."""
 
 from __future__ import annotations
 
@@ -11,15 +12,24 @@ if TYPE_CHECKING:
     from ..server import VllmLanguageServer
 
 
+async def did_open(ls: VllmLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.recent.touch(params.text_document.uri)
+
+
 async def did_change(ls: VllmLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
     ls.scheduler.document_changed(params.text_document.uri)
+    ls.completer.document_changed(params.text_document.uri)
+    ls.recent.touch(params.text_document.uri)
 
 
 async def did_close(ls: VllmLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.scheduler.document_closed(params.text_document.uri)
+    ls.completer.document_closed(params.text_document.uri)
+    ls.recent.forget(params.text_document.uri)
 
 
 HANDLERS = (
+    (types.TEXT_DOCUMENT_DID_OPEN, None, did_open),
     (types.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
     (types.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
 )

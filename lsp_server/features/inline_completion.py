@@ -20,12 +20,12 @@ async def inline_completion(
     ls: VllmLanguageServer, params: types.InlineCompletionParams
 ) -> types.InlineCompletionList:
     """Ghost text at the cursor. Superseded requests get an empty list; cancelled ones an error."""
-    completion = await completion_at(ls, params.text_document.uri, params.position)
-    if not completion.text:
-        return types.InlineCompletionList(items=[])
+    invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    completion = await completion_at(ls, params.text_document.uri, params.position, invoked=invoked)
     cursor = types.Range(start=params.position, end=params.position)
+    # An explicit request asks the engine for several candidates; the editor cycles through them.
     return types.InlineCompletionList(items=[
-        types.InlineCompletionItem(insert_text=completion.text, range=cursor),
+        types.InlineCompletionItem(insert_text=text, range=cursor) for text in completion.candidates
     ])
 
 

@@ -21,6 +21,8 @@ async def test_advertises_inline_completion(client):
 
 
 async def test_inline_completion_continues_python(client):
+    # One greedy candidate: an invoked request would otherwise sample several (test_prompts.py).
+    await configure(client, {"candidates": 1})
     uri = open_document(client, FIB)
     items = await inline(client, uri, 1, 4, invoked=True)
     assert len(items) == 1

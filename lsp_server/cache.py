@@ -1,0 +1,81 @@
+"""Typed-ahead cache: a suggestion the user is typing along is answered from memory, not the engine.
+
+A shown suggestion is stored under its document and the text around the cursor when it was made.
+When the text before the cursor has since grown by characters that match the beginning of the
+suggestion — the user types it, or deletes back into what they typed of it — and the text after the
+cursor is unchanged, the rest of the suggestion is the answer. Zero engine calls.
+
+Entries keep the text around the cursor as a length, a hash and a short tail rather than a copy, so a
+bounded cache of large documents stays small.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+#: How much of the text before the cursor an entry keeps verbatim (compared before the hash).
+_TAIL = 256
+
+
+@dataclass(frozen=True)
+class _Key:
+    uri: str
+    before_len: int
+    before_hash: int
+    before_tail: str
+    after_len: int
+    after_hash: int
+
+
+@dataclass(frozen=True)
+class _Entry:
+    key: _Key
+    texts: tuple[str, ...]
+
+
+class CompletionCache:
+    def __init__(self, capacity: int = 128):
+        self.capacity = capacity
+        self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def store(self, uri: str, before: str, after: str, texts: tuple[str, ...]) -> None:
+        texts = tuple(t for t in dict.fromkeys(texts) if t)
+        if not texts or self.capacity <= 0:
+            return
+        key = _Key(uri, len(before), hash(before), before[-_TAIL:], len(after), hash(after))
+        self._entries[key] = _Entry(key, texts)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def lookup(self, uri: str, before: str, after: str) -> tuple[str, ...]:
+        """The rest of every cached suggestion that the text typed since matches; empty: a miss."""
+        after_hash: int | None = None
+        for key in reversed(self._entries):
+            if key.uri != uri or key.after_len != len(after) or key.before_len > len(before):
+                continue
+            start = key.before_len - len(key.before_tail)
+            if before[start: key.before_len] != key.before_tail:
+                continue
+            typed = before[key.before_len:]
+            rest = tuple(t[len(typed):] for t in self._entries[key].texts if t.startswith(typed) and len(t) > len(typed))
+            if not rest or not any(r.strip() for r in rest):
+                continue
+            if after_hash is None:
+                after_hash = hash(after)
+            if key.after_hash != after_hash or key.before_hash != hash(before[: key.before_len]):
+                continue
+            self._entries.move_to_end(key)
+            return tuple(r for r in rest if r.strip())
+        return ()
+
+    def forget(self, uri: str) -> None:
+        for key in [k for k in self._entries if k.uri == uri]:
+            del self._entries[key]
+
+    def clear(self) -> None:
+        self._entries.clear()
