@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from engine.base import CompletionRequest, Engine, EngineState, EngineUnavailable, Sampling
 from engine.templates import choose as choose_template
 
+from .budget import TokenBudget
 from .engine_host import EngineHost
 from .postprocess import StreamFilter
 from .prompt import Prompt, PromptOptions, build_prompt
@@ -44,6 +45,8 @@ class Completer:
         self._host = host
         self._counters = counters
         self._settings = settings
+        self.budget = TokenBudget()
+        self._budget_engine: Engine | None = None
 
     async def complete(self, text: str, offset: int, turn: Turn) -> Completion:
         """The completion for `text` at `offset`; raises Superseded or CancelledError when overtaken."""
@@ -56,29 +59,43 @@ class Completer:
         if engine is None:
             return EMPTY
         info = engine.model_info()
-        prompt = build_prompt(text, offset, choose_template(info.name, info.special_tokens), PromptOptions(
-            max_prefix_chars=settings.max_prefix_chars,
-            max_suffix_chars=settings.max_suffix_chars,
-            multiline=settings.multiline,
-            max_tokens=settings.max_tokens,
-            max_line_tokens=settings.max_line_tokens,
-        ))
+        template = choose_template(info.name, info.special_tokens)
+
+        def build(max_prefix_chars: int) -> Prompt:
+            return build_prompt(text, offset, template, PromptOptions(
+                max_prefix_chars=max_prefix_chars,
+                max_suffix_chars=settings.max_suffix_chars,
+                multiline=settings.multiline,
+                max_tokens=settings.max_tokens,
+                max_line_tokens=settings.max_line_tokens,
+            ))
+
+        if engine is not self._budget_engine:
+            self._budget_engine = engine
+            self.budget.reset()
         try:
-            shown = await turn.run(lambda: self._generate(engine, prompt, settings))
+            prompt = await self.budget.fit(build, settings.max_prefix_chars, info.max_model_len, engine.count_tokens)
+            shown = await turn.run(lambda: self._generate(engine, prompt, settings, turn.uri))
         except EngineUnavailable as exc:
             self._counters.engine_errors += 1
             log.warning("engine request failed: %s", exc)
             if engine.state is EngineState.FAILED:
                 self._host.report_failure(engine.error or str(exc))
+            elif engine.state is EngineState.UNAVAILABLE:
+                self._host.report_unavailable(engine.error or str(exc))
+            elif exc.retry_after is not None:
+                self._counters.engine_rejected += 1
+                self._host.report_busy(str(exc))
             return EMPTY
         latency = (time.perf_counter() - started) * 1000
         self._host.last_latency_ms = round(latency, 1)
         return Completion(shown, latency_ms=latency)
 
-    async def _generate(self, engine: Engine, prompt: Prompt, settings: Settings) -> str:
+    async def _generate(self, engine: Engine, prompt: Prompt, settings: Settings, uri: str) -> str:
         early_stop = settings.early_stop
         request = CompletionRequest(
             request_id=f"vllm-ls-{next(self._request_ids)}",
+            affinity=uri,
             prompt=prompt.text,
             sampling=Sampling(
                 max_tokens=prompt.max_tokens,

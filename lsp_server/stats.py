@@ -26,9 +26,12 @@ class ServerCounters:
     completions_cancelled: int = 0  # cancelled by the client ($/cancelRequest)
     requests_debounced: int = 0  # superseded before reaching the engine
     engine_errors: int = 0
+    engine_rejected: int = 0  # turned away at once by an overloaded engine (HTTP 429/503)
 
 
-def stats_payload(server: ServerCounters, engine: EngineCounters, state: str) -> dict[str, Any]:
+def stats_payload(
+    server: ServerCounters, engine: EngineCounters, state: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "engine_requests_started": engine.requests_started,
         "engine_requests_finished": engine.requests_finished,
@@ -41,4 +44,5 @@ def stats_payload(server: ServerCounters, engine: EngineCounters, state: str) ->
     }
     payload.update(asdict(server))
     payload["engine_state"] = state
+    payload.update(details or {})
     return payload
