@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hashlib
 import logging
 import os
 import ssl
@@ -371,16 +372,25 @@ class RemoteEngine(Engine):
             raise self._nothing_to_try()
         problems: list[str] = []
         retry_after: float | None = None
+        headers = {"X-Request-Id": request.request_id}
+        if request.affinity:
+            # A load balancer in front of replicas (e.g. vllm-router --policy consistent_hash) keeps
+            # a session on one replica: the same prefix-cache affinity we give our own replicas.
+            # Hashed: a file path is nobody else's business.
+            headers["X-Session-ID"] = hashlib.blake2b(request.affinity.encode(), digest_size=12).hexdigest()
         for endpoint in candidates:
+            if call.aborted:
+                return  # aborted before it reached a server
             streamed = False
             endpoint.in_flight += 1
             self._meter_begin(endpoint)
             try:
                 async with self._client.stream(
-                    "POST", f"{endpoint.url}/v1/completions", json=body,
-                    headers={"X-Request-Id": request.request_id},
+                    "POST", f"{endpoint.url}/v1/completions", json=body, headers=headers,
                 ) as response:
                     call.response = response
+                    if call.aborted:
+                        return  # aborted while connecting: leaving closes the connection
                     status = response.status_code
                     if status in (429, 503):
                         hint = parse_retry_after(response.headers.get("retry-after"))
@@ -404,9 +414,9 @@ class RemoteEngine(Engine):
                         streamed = True
                         yield delta
                     return
-            except (httpx.TransportError, WireError) as exc:
+            except (httpx.TransportError, httpx.StreamError, WireError) as exc:
                 if call.aborted:
-                    return
+                    return  # abort() closed the response under us: the stream simply ends
                 endpoint.errors += 1
                 reason = _describe(exc)
                 if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)):
@@ -455,6 +465,8 @@ class RemoteEngine(Engine):
                         self._counters.prompt_tokens += reader.prompt_tokens
                     tally.generated += chunk.tokens
                     self._counters.tokens_generated += chunk.tokens
+                    if chunk.index in finished:
+                        continue  # one of several choices that our own stop string already ended
                     matcher = matchers.setdefault(chunk.index, StopMatcher(client_stops))
                     text, stopped = matcher.feed(chunk.text)
                     finish = "stop" if stopped else chunk.finish_reason

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +21,9 @@ import httpx
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
+
+from engine.base import CompletionRequest, EngineState, Sampling
+from engine.remote import RemoteEngine, RemoteEngineConfig
 
 from .lsp_helpers import (
     configure,
@@ -31,7 +36,7 @@ from .lsp_helpers import (
     stats,
     wait_for,
 )
-from .vllm_server import Relay, VllmServer, free_port, start_vllm_server, wait_healthy
+from .vllm_server import Relay, VllmServer, free_port, self_signed_certificate, start_vllm_server, wait_healthy
 
 pytestmark = pytest.mark.remote
 
@@ -269,6 +274,100 @@ async def _next_data(lines) -> bool:
         if line.startswith("data:"):
             return True
     return False
+
+
+async def test_engine_abort_by_request_id_stops_the_server(vllm_server):
+    """`Engine.abort(request_id)` from another task ends the stream and the server's work."""
+    engine = RemoteEngine(RemoteEngineConfig(urls=(vllm_server.url,), api_key=API_KEY))
+    await engine.start()
+    try:
+        server_before = await vllm_server.metrics()
+        received, streaming = 0, asyncio.Event()
+
+        async def consume() -> None:
+            nonlocal received
+            request = CompletionRequest("abort-me", FIB, Sampling(max_tokens=400))
+            async with contextlib.aclosing(engine.stream(request)) as stream:
+                async for delta in stream:
+                    received += delta.tokens
+                    if received >= 5:
+                        streaming.set()
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.wait_for(streaming.wait(), 60)
+        await engine.abort("abort-me")
+        await asyncio.wait_for(consumer, 30)  # the stream ends, quietly
+        server_after = await wait_for(lambda: _server_idle(vllm_server), 30, "vllm:num_requests_running == 0")
+        server_generated = _delta(server_after, server_before, "vllm:generation_tokens_total")
+        assert 5 <= received < 400 and server_generated - received <= 1, (received, server_generated)
+        await engine.refresh_counters()
+        counters = engine.counters()
+        assert (counters.requests_aborted, counters.requests_in_flight, counters.requests_failed) == (1, 0, 0)
+        assert counters.tokens_generated == server_generated
+        await engine.abort("abort-me")  # idempotent, and harmless for ids never seen
+        await engine.abort("never-seen")
+    finally:
+        await engine.close()
+
+
+async def test_stop_strings_beyond_the_servers_four_end_the_request_early(vllm_server):
+    """vLLM takes 4 stop strings; a fifth is ours: the text is cut there and the server stops."""
+    engine = RemoteEngine(RemoteEngineConfig(urls=(vllm_server.url,), api_key=API_KEY))
+    await engine.start()
+    try:
+        async def complete(stops: tuple[str, ...], max_tokens: int) -> tuple[str, str | None, int]:
+            text, finish, tokens = "", None, 0
+            request = CompletionRequest(f"stops-{len(stops)}", FIB, Sampling(max_tokens=max_tokens, stop=stops))
+            async with contextlib.aclosing(engine.stream(request)) as stream:
+                async for delta in stream:
+                    text, finish, tokens = text + delta.text, delta.finish_reason or finish, tokens + delta.tokens
+            return text, finish, tokens
+
+        free_text, _, _ = await complete((), 24)  # greedy: the same text comes again
+        # A stop the model reaches after some tokens: the first 3 letters of a later word.
+        words = [m.group()[:3] for m in re.finditer(r"[A-Za-z_]{3,}", free_text)]
+        stop = next((w for w in words if free_text.index(w) > len(free_text) // 3), None)
+        assert stop is not None, free_text
+        never = ("<never-1>", "<never-2>", "<never-3>", "<never-4>")
+        server_before = await vllm_server.metrics()
+        text, finish, tokens = await complete((*never, stop), 200)
+        server_after = await wait_for(lambda: _server_idle(vllm_server), 30, "the vLLM server to be idle")
+        assert text == free_text[: free_text.index(stop)] and finish == "stop"
+        assert _delta(server_after, server_before, "vllm:generation_tokens_total") - tokens <= 1
+        assert engine.counters().requests_finished == 2
+    finally:
+        await engine.close()
+
+
+async def test_tls_is_verified_and_a_ca_bundle_makes_a_private_ca_work(vllm_server, remote_logs, tmp_path):
+    cert, key = self_signed_certificate(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    relay = Relay(int(vllm_server.url.rsplit(":", 1)[1]), tls=tls)  # https in front of the server
+    await relay.open()
+    try:
+        async with lsp_session(remote_logs, "tls-untrusted", [relay.url], {"debounceMs": 0},
+                               env={"VLLM_API_KEY": API_KEY}) as client:
+            down = await wait_status(client, "unavailable", 60)
+            assert "certificate verify failed" in down["message"], down
+            uri = open_document(client, FIB)
+            assert await inline(client, uri, 1, 4, invoked=True) == []
+        async with lsp_session(remote_logs, "tls-ca-bundle", [relay.url], {"debounceMs": 0, "caBundle": str(cert)},
+                               env={"VLLM_API_KEY": API_KEY}) as client:
+            await wait_status(client, "ready", 60)
+            uri = open_document(client, FIB)
+            items = await inline(client, uri, 1, 4, invoked=True)
+            assert len(items) == 1 and items[0].strip()
+    finally:
+        await relay.close()
+
+
+async def test_a_missing_ca_bundle_is_a_clear_failure():
+    engine = RemoteEngine(RemoteEngineConfig(urls=("https://127.0.0.1:9",), ca_bundle="/nonexistent/ca.pem"))
+    with pytest.raises(Exception, match="CA bundle /nonexistent/ca.pem does not exist"):
+        await engine.start()
+    assert engine.state is EngineState.FAILED and "does not exist" in (engine.error or "")
+    await engine.close()
 
 
 async def test_the_api_key_never_reaches_a_log(vllm_server, remote_logs):

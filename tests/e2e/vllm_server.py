@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -110,18 +111,19 @@ class Relay:
     """A TCP relay from a port of its own to `target`: the address exists before and after, but
     answers only while the relay is open (an endpoint that is down, then comes up)."""
 
-    def __init__(self, target_port: int):
+    def __init__(self, target_port: int, tls: ssl.SSLContext | None = None):
         self.port = free_port()
         self.target_port = target_port
+        self.tls = tls
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task] = set()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     async def open(self) -> None:
-        self._server = await asyncio.start_server(self._connect, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._connect, "127.0.0.1", self.port, ssl=self.tls)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -155,3 +157,14 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     while data := await reader.read(65536):
         writer.write(data)
         await writer.drain()
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own CA (cert.pem doubles as the CA bundle), and its key."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
