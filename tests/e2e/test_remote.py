@@ -352,9 +352,12 @@ async def test_tls_is_verified_and_a_ca_bundle_makes_a_private_ca_work(vllm_serv
             assert "certificate verify failed" in down["message"], down
             uri = open_document(client, FIB)
             assert await inline(client, uri, 1, 4, invoked=True) == []
-        async with lsp_session(remote_logs, "tls-ca-bundle", [relay.url], {"debounceMs": 0, "caBundle": str(cert)},
+        # Selected by settings this time, not by --engine-url.
+        async with lsp_session(remote_logs, "tls-ca-bundle", [],
+                               {"engineUrl": relay.url, "debounceMs": 0, "caBundle": str(cert)},
                                env={"VLLM_API_KEY": API_KEY}) as client:
-            await wait_status(client, "ready", 60)
+            ready = await wait_status(client, "ready", 60)
+            assert f"on vLLM at {relay.url}" in ready["message"], ready  # the remote engine, over https
             uri = open_document(client, FIB)
             items = await inline(client, uri, 1, 4, invoked=True)
             assert len(items) == 1 and items[0].strip()
