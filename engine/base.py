@@ -23,7 +23,14 @@ class EngineState(enum.Enum):
     STOPPED = "stopped"
     LOADING = "loading"
     READY = "ready"
+    # Started and configured, but nothing can serve right now (every remote endpoint is down).
+    # Unlike FAILED this heals by itself: the engine keeps checking in the background.
+    UNAVAILABLE = "unavailable"
     FAILED = "failed"
+
+
+#: Told about state changes the engine makes by itself (an endpoint went down or came back).
+StateListener = Callable[[EngineState, str], None]
 
 
 class EngineUnavailable(RuntimeError):
@@ -56,6 +63,9 @@ class CompletionRequest:
     request_id: str
     prompt: str | tuple[int, ...]
     sampling: Sampling = field(default_factory=Sampling)
+    #: Requests with the same key prefer the same replica, whose prefix cache holds their prompt
+    #: (the document's URI: consecutive keystrokes share almost all of their prompt).
+    affinity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,25 @@ class Engine(abc.ABC):
 
     #: Short human name for status messages ("embedded SmolLM2-135M", "http://gpu:8000").
     name: str = "engine"
+    _listener: StateListener | None = None
+
+    def set_listener(self, listener: StateListener | None) -> None:
+        """Receive the state changes the engine makes on its own, after `start()`."""
+        self._listener = listener
+
+    def _emit(self, state: EngineState, message: str) -> None:
+        if self._listener is not None:
+            self._listener(state, message)
+
+    def wake(self) -> None:
+        """Someone wanted a completion while the engine was UNAVAILABLE: check again soon."""
+
+    async def refresh_counters(self) -> None:
+        """Bring `counters()` up to date when they come from somewhere slow (a remote /metrics)."""
+
+    def details(self) -> dict[str, object]:
+        """Extra, engine-specific facts for `vllm-ls/stats` (e.g. remote endpoints and their health)."""
+        return {}
 
     @property
     @abc.abstractmethod

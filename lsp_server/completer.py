@@ -110,12 +110,17 @@ class Completer:
         try:
             self.token_counts.bind(engine)
             prompt = await self._prompt(engine, settings, text, offset, path, documents)
-            texts = await turn.run(lambda: self._generate(engine, prompt, settings, invoked))
+            texts = await turn.run(lambda: self._generate(engine, prompt, settings, invoked, uri))
         except EngineUnavailable as exc:
             self._counters.engine_errors += 1
             log.warning("engine request failed: %s", exc)
             if engine.state is EngineState.FAILED:
                 self._host.report_failure(engine.error or str(exc))
+            elif engine.state is EngineState.UNAVAILABLE:
+                self._host.report_unavailable(engine.error or str(exc))
+            elif exc.retry_after is not None:
+                self._counters.engine_rejected += 1
+                self._host.report_busy(str(exc))
             return EMPTY
         latency = (time.perf_counter() - started) * 1000
         self._host.last_latency_ms = round(latency, 1)
@@ -165,11 +170,14 @@ class Completer:
             budget -= exact - limit + _CONTEXT_MARGIN
         return prompt
 
-    async def _generate(self, engine: Engine, prompt: Prompt, settings: Settings, invoked: bool) -> tuple[str, ...]:
+    async def _generate(
+        self, engine: Engine, prompt: Prompt, settings: Settings, invoked: bool, uri: str
+    ) -> tuple[str, ...]:
         early_stop = settings.early_stop
         n = settings.candidates if invoked else 1
         request = CompletionRequest(
             request_id=f"vllm-ls-{next(self._request_ids)}",
+            affinity=uri,
             prompt=prompt.text,
             sampling=Sampling(
                 max_tokens=prompt.max_tokens,

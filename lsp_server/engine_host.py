@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,9 @@ from lsprotocol import types
 
 from engine.base import Engine, EngineCounters, EngineState
 from engine.local import LocalEngine, LocalEngineConfig
+from engine.remote import RemoteEngineConfig
 
+from .logs import register_secret
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,9 +32,9 @@ STATUS_NOTIFICATION = "vllm-ls/status"
 def build_engine(settings: Settings) -> Engine:
     """The engine the settings ask for: remote when URLs are given, in-process otherwise."""
     if settings.engine_url:
-        from engine.remote import RemoteEngine, RemoteEngineConfig
+        from engine.remote import RemoteEngine
 
-        return RemoteEngine(RemoteEngineConfig.from_settings(settings))
+        return RemoteEngine(remote_config(settings))
     return LocalEngine(LocalEngineConfig(
         model=settings.model,
         kv_cache_memory_mb=settings.kv_cache_memory_mb,
@@ -39,9 +42,30 @@ def build_engine(settings: Settings) -> Engine:
     ))
 
 
+def remote_config(settings: Settings) -> RemoteEngineConfig:
+    """The remote engine's settings. The API key comes from the settings or else from the
+    environment variable they name; it is registered as a secret before anything can log it."""
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    if not key and settings.api_key_env:
+        key = os.environ.get(settings.api_key_env) or None
+    register_secret(key)
+    return RemoteEngineConfig(
+        urls=tuple(settings.engine_url),
+        model=settings.model,
+        api_key=key,
+        ca_bundle=settings.ca_bundle,
+        verify_tls=settings.tls_verify,
+        connect_timeout=settings.connect_timeout_s,
+        read_timeout=settings.read_timeout_s,
+        tokenizer=settings.tokenizer,
+    )
+
+
 def engine_identity(settings: Settings) -> tuple[Any, ...]:
     """The settings that need a new engine when they change."""
-    return (tuple(settings.engine_url), settings.model, settings.kv_cache_memory_mb, settings.max_model_len)
+    return (tuple(settings.engine_url), settings.model, settings.kv_cache_memory_mb, settings.max_model_len,
+            settings.api_key, settings.api_key_env, settings.ca_bundle, settings.tls_verify,
+            settings.connect_timeout_s, settings.read_timeout_s, settings.tokenizer)
 
 
 class EngineHost:
@@ -61,6 +85,7 @@ class EngineHost:
         self._task: asyncio.Task | None = None
         self._tokens = itertools.count(1)
         self._shown_errors: set[str] = set()
+        self._warned_unavailable = False
         self._retired = EngineCounters()  # counters of engines replaced by a settings change
         self.last_latency_ms: float | None = None
 
@@ -74,7 +99,17 @@ class EngineHost:
             return engine
         if engine is not None and engine.state is EngineState.FAILED:
             self.report_failure(engine.error or "the engine failed")
+        if engine is not None and engine.state is EngineState.UNAVAILABLE:
+            engine.wake()  # someone is waiting: check the endpoints again soon
         return None
+
+    async def refresh_counters(self) -> None:
+        """Bring the engine's counters up to date (a remote engine reads its servers' /metrics)."""
+        if self.engine is not None:
+            try:
+                await asyncio.wait_for(self.engine.refresh_counters(), 10)
+            except (TimeoutError, OSError) as exc:
+                log.debug("engine counters could not be refreshed: %s", exc)
 
     def counters(self) -> EngineCounters:
         current = self.engine.counters() if self.engine is not None else EngineCounters()
@@ -98,6 +133,9 @@ class EngineHost:
         self._identity = identity
         previous_task, previous = self._task, self.engine
         self.engine = self._factory(settings)
+        self._warned_unavailable = False
+        engine = self.engine
+        engine.set_listener(lambda state, message: self._on_engine_state(engine, state, message))
         self._task = asyncio.create_task(self._run(self.engine, previous_task, previous))
 
     async def _run(self, engine: Engine, previous_task: asyncio.Task | None, previous: Engine | None) -> None:
@@ -125,8 +163,23 @@ class EngineHost:
             self._end_progress(progress, token, "failed")
             self.report_failure(engine.error or str(exc))
             return
+        if engine.state is EngineState.UNAVAILABLE:
+            self._end_progress(progress, token, "unavailable")
+            self.report_unavailable(engine.error or f"{engine.name} is unavailable")
+            return
         self._end_progress(progress, token, "ready")
         self.status("ready", f"{engine.name} ready")
+
+    def _on_engine_state(self, engine: Engine, state: EngineState, message: str) -> None:
+        """A change the engine made by itself (an endpoint went down or came back)."""
+        if engine is not self.engine:
+            return  # an engine being replaced
+        if state is EngineState.READY:
+            self.status("ready", message)
+        elif state is EngineState.UNAVAILABLE:
+            self.report_unavailable(message)
+        elif state is EngineState.FAILED:
+            self.report_failure(message)
 
     def _retire(self, engine: Engine) -> None:
         old = engine.counters()
@@ -154,6 +207,17 @@ class EngineHost:
         if error not in self._shown_errors:  # once per distinct error: no popup storm
             self._shown_errors.add(error)
             self._show_message(f"vllm-ls: the completion engine is not available: {error}", True)
+
+    def report_unavailable(self, message: str) -> None:
+        """Nothing can serve now, and the engine is retrying: a status, and one warning per engine."""
+        self.status("unavailable", message)
+        if not self._warned_unavailable:
+            self._warned_unavailable = True
+            self._show_message(f"vllm-ls: completions are paused: {message}", False)
+
+    def report_busy(self, message: str) -> None:
+        """The engine turned a request away (overloaded): a status only, it passes by itself."""
+        self.status("overloaded", message)
 
     def status(self, state: str, message: str) -> None:
         payload = {"state": state, "message": message,

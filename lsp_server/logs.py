@@ -61,6 +61,10 @@ def configure(verbosity: int = 0, log_file: str | None = None) -> None:
         root.addHandler(handler)
     # pygls logs full JSON-RPC messages at INFO/DEBUG, which may carry secrets and source code.
     logging.getLogger("pygls").setLevel(logging.WARNING)
+    # httpx logs a line per request (per keystroke with a remote engine) at INFO and the wire at
+    # DEBUG: noise, and a place where an Authorization header could surface.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # vLLM configures its own logging; keep it off stdout and as quiet as ours.
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO" if verbosity >= 1 else "WARNING")

@@ -16,8 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic.alias_generators import to_camel
 
 from engine import templates
+from .logs import register_secret
 
 SECTION = "vllmLs"
+#: Settings whose values are secrets, under both spellings a client may use.
+SECRET_FIELDS = ("apiKey", "api_key")
 
 
 class Settings(BaseModel):
@@ -45,6 +48,39 @@ class Settings(BaseModel):
     )
     max_model_len: int = Field(
         default=2048, ge=256, description="In-process engine: the longest prompt + completion, in tokens."
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Remote engine: the API key the vLLM server was started with (`--api-key`), sent as a "
+        "bearer token. Prefer the environment variable named by `apiKeyEnv`. Never logged.",
+    )
+    api_key_env: str = Field(
+        default="VLLM_API_KEY",
+        description="Remote engine: the environment variable that holds the API key when `apiKey` is not set.",
+    )
+    ca_bundle: str | None = Field(
+        default=None,
+        description="Remote engine: a PEM file of CA certificates to verify `https://` servers with "
+        "(e.g. a company CA) instead of the system's.",
+    )
+    tls_verify: bool = Field(
+        default=True,
+        description="Remote engine: verify `https://` servers' certificates. Turning it off exposes the "
+        "API key and your code to anyone on the path; use `caBundle` for private CAs instead.",
+    )
+    connect_timeout_s: float = Field(
+        default=3.0, gt=0, le=120,
+        description="Remote engine: seconds to wait for a connection; a server that takes longer counts as down.",
+    )
+    read_timeout_s: float = Field(
+        default=30.0, gt=0, le=600,
+        description="Remote engine: longest silence inside a response, in seconds (the first token waits "
+        "for queueing and prefill).",
+    )
+    tokenizer: str | None = Field(
+        default=None,
+        description="Remote engine: a local copy of the served model's tokenizer (a `tokenizer.json` or a "
+        "directory with one) for exact token budgets without asking the server's `/tokenize`.",
     )
 
     # -- prompt -------------------------------------------------------------------------------
@@ -181,6 +217,9 @@ def parse_settings(raw: Any, base: dict[str, Any] | None = None) -> tuple[Settin
     Returns the settings and one message per rejected field, naming the field and the reason.
     """
     data = {**(base or {}), **extract_section(raw)} if raw is not None else dict(base or {})
+    for key in SECRET_FIELDS:
+        if isinstance(data.get(key), (str, int, float)):
+            register_secret(str(data[key]))  # before anything can log or echo it
     problems: list[str] = []
     if raw is not None and not isinstance(raw, dict):
         problems.append(f"settings must be a JSON object, got {type(raw).__name__}; using defaults")
@@ -191,7 +230,7 @@ def parse_settings(raw: Any, base: dict[str, Any] | None = None) -> tuple[Settin
             bad: set[str] = set()
             for error in exc.errors():
                 field = str(error["loc"][0]) if error["loc"] else ""
-                shown = json.dumps(error.get("input"), default=str)[:80]
+                shown = "***" if field in SECRET_FIELDS else json.dumps(error.get("input"), default=str)[:80]
                 if error["type"] == "extra_forbidden":
                     problems.append(f"unknown setting {field!r} ignored")
                 else:

@@ -28,9 +28,12 @@ class ServerCounters:
     engine_errors: int = 0
     candidates_returned: int = 0  # distinct candidates returned for explicitly invoked requests
     debounce_ms: int = 0  # the debounce interval used last (adaptive or fixed)
+    engine_rejected: int = 0  # turned away at once by an overloaded engine (HTTP 429/503)
 
 
-def stats_payload(server: ServerCounters, engine: EngineCounters, state: str) -> dict[str, Any]:
+def stats_payload(
+    server: ServerCounters, engine: EngineCounters, state: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "engine_requests_started": engine.requests_started,
         "engine_requests_finished": engine.requests_finished,
@@ -43,4 +46,5 @@ def stats_payload(server: ServerCounters, engine: EngineCounters, state: str) ->
     }
     payload.update(asdict(server))
     payload["engine_state"] = state
+    payload.update(details or {})
     return payload

@@ -13,7 +13,9 @@ METHOD = "vllm-ls/stats"
 
 
 async def stats(ls: VllmLanguageServer, params: Any) -> dict[str, Any]:
-    return stats_payload(ls.counters, ls.host.counters(), ls.host.state.value)
+    await ls.host.refresh_counters()
+    details = ls.host.engine.details() if ls.host.engine is not None else {}
+    return stats_payload(ls.counters, ls.host.counters(), ls.host.state.value, details)
 
 
 HANDLERS = ((METHOD, None, stats),)

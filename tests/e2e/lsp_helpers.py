@@ -41,6 +41,8 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value._asdict().items()}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     return value
 
 
