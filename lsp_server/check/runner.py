@@ -162,7 +162,8 @@ class Runner:
         return run
 
     def _show_status(self, status: dict[str, Any]) -> None:
-        if status.get("state") in ("loading", "failed"):
+        # Loading progress only: a failure ends the run, and the run's last word says why.
+        if status.get("state") == "loading":
             self._say(str(status.get("message")))
 
     def _say(self, message: str) -> None:

@@ -28,6 +28,7 @@ a CI run should fail in a second on a typo, not after loading a model.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import tomllib
 from collections.abc import Iterable
@@ -55,9 +56,6 @@ _EXPECT_KEYS = ("non_empty", "exact", "contains", "not_contains", "regex", "max_
 # The engine is chosen on the command line, as for the server: one spec runs unchanged against the
 # embedded model in one CI job and a GPU server in another.
 _COMMAND_LINE_SETTINGS = {"engineUrl": "--engine-url", "model": "--model"}
-# Settings that need a new engine when they change: a spec may set them for all its cases, never
-# per case (that would reload the model between cases).
-_ENGINE_SETTINGS = ("kvCacheMemoryMb", "maxModelLen")
 _CURSOR = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 
 
@@ -104,7 +102,7 @@ class Case:
 class Spec:
     path: Path
     cases: tuple[Case, ...]
-    engine_settings: dict[str, Any] = field(default_factory=dict)  # _ENGINE_SETTINGS the spec sets
+    engine_settings: dict[str, Any] = field(default_factory=dict)  # those the engine is built from
     engine_lines: dict[str, int] = field(default_factory=dict)
 
 
@@ -164,8 +162,8 @@ class _Reader:
     def read(self, data: dict[str, Any]) -> Spec:
         self.unknown_keys((), data, _TOP_KEYS, "top-level key")
         spec_settings = self.settings(("settings",), data.get("settings", {}), per_case=False)
-        engine_settings = {k: v for k, v in spec_settings.items() if k in _ENGINE_SETTINGS}
-        spec_settings = {k: v for k, v in spec_settings.items() if k not in _ENGINE_SETTINGS}
+        engine_settings = {k: v for k, v in spec_settings.items() if _builds_engine(k)}
+        spec_settings = {k: v for k, v in spec_settings.items() if k not in engine_settings}
         defaults = self.table(("defaults",), data.get("defaults", {}))
         self.unknown_keys(("defaults",), defaults, _DEFAULT_KEYS, "default")
         default_expect = self.expectations(("defaults", "expect"), defaults.get("expect", {}))
@@ -230,14 +228,14 @@ class _Reader:
                 self.problem(at, f"{key!r} is a secret and does not belong in a spec file: "
                              "give it to the server through its environment")
                 continue
-            if per_case and name in _ENGINE_SETTINGS:
-                self.problem(at, f"{key!r} needs a new engine: set it in the spec's top-level "
-                             "[settings] (for all cases), not per case")
-                continue
             _, problems = parse_settings({key: value})
             if problems:
                 for problem in problems:
                     self.problem(at, _spec_wording(problem))
+                continue
+            if per_case and _builds_engine(name):
+                self.problem(at, f"{key!r} needs a new engine: set it in the spec's top-level "
+                             "[settings] (for all cases), not per case")
                 continue
             good[name] = value
         return good
@@ -437,6 +435,33 @@ def engine_settings(specs: list[Spec]) -> dict[str, Any]:
     for spec in specs:
         merged.update(spec.engine_settings)
     return merged
+
+
+def _builds_engine(name: str) -> bool:
+    """Whether the setting is one the engine is built from (changing it reloads the model).
+
+    The cases of a run share one engine, so such settings are for a whole spec, never per case.
+    """
+    return to_camel(name) in _engine_fields()
+
+
+@functools.cache
+def _engine_fields() -> frozenset[str]:
+    # The server's own rule (engine_identity) decides, so the two cannot drift apart: a field is
+    # part of it when replacing its value by a fresh object changes the identity (or breaks it).
+    from ..engine_host import engine_identity
+
+    base = Settings()
+    fields = set()
+    for name in Settings.model_fields:
+        probe = base.model_copy(update={name: object()})
+        try:
+            changed = engine_identity(probe) != engine_identity(base)
+        except Exception:  # noqa: BLE001 - it used the value: it is part of the identity
+            changed = True
+        if changed:
+            fields.add(to_camel(name))
+    return frozenset(fields)
 
 
 def _spec_wording(problem: str) -> str:

@@ -208,6 +208,19 @@ def test_engine_settings_only_for_the_whole_spec(tmp_path):
     assert any(p.startswith(f"{path}:6: ") and "needs a new engine" in p for p in found), found
 
 
+def test_engine_settings_at_their_default_are_still_engine_settings(tmp_path):
+    path = write(tmp_path, """
+        [settings]
+        maxModelLen = 2048
+        [[case]]
+        language = "python"
+        source = "<cursor>"
+        settings = { maxModelLen = 2048 }
+        expect = { non_empty = true }
+    """)
+    assert any(p.startswith(f"{path}:6: ") and "needs a new engine" in p for p in problems(path))
+
+
 def test_specs_of_one_run_must_agree_on_the_engine(tmp_path):
     case = '[[case]]\nlanguage = "python"\nsource = "<cursor>"\nexpect = { non_empty = true }\n'
     a = write(tmp_path, f"[settings]\nmaxModelLen = 1024\n{case}", "a.toml")
