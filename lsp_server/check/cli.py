@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .. import __version__
+from ..settings import parse_settings
 from .report import EXIT_UNUSABLE, RunResult, case_details, case_line, summary_line, write_json, write_junit
 from .spec import SpecError, load_specs
 
@@ -44,6 +45,13 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
     except SpecError as exc:
         print(f"vllm-ls check: the spec cannot be used:\n{exc}", file=err)
         return EXIT_UNUSABLE
+    if args.engine_url:
+        # The server would only warn and fall back to the embedded engine: a check must not.
+        _, problems = parse_settings({"engineUrl": args.engine_url})
+        if problems:
+            print(f"vllm-ls check: --engine-url: {'; '.join(problems)}".replace("; using the default", ""),
+                  file=err)
+            return EXIT_UNUSABLE
     options = Options(
         engine_urls=tuple(args.engine_url), model=args.model,
         server_flags=["-v"] * args.verbose + (["--log-file", args.log_file] if args.log_file else []),
@@ -66,7 +74,11 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
             return _finish(args, result, out, err)
         for problem in problems:  # the server spreads requests over the replicas that answer
             print(f"vllm-ls check: warning: {problem}", file=err, flush=True)
-    result = asyncio.run(runner.run())
+    try:
+        result = asyncio.run(runner.run())
+    except KeyboardInterrupt:  # the server has been stopped on the way out
+        print("vllm-ls check: interrupted", file=err)
+        return 130
     return _finish(args, result, out, err)
 
 

@@ -40,10 +40,14 @@ class Options:
 def public_url(url: str) -> str:
     """The URL without credentials or query: safe to print in a CI log."""
     parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port out of range: keep the text, still without credentials
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = f"{host}:{port}" if port else host
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
@@ -61,7 +65,7 @@ def preflight(url: str, timeout: float = 5.0) -> str | None:
         return f"cannot reach the engine at {shown}: {_reason(exc)}"
     except httpx.TimeoutException:
         return f"cannot reach the engine at {shown}: no answer within {timeout:g} s"
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         return f"cannot reach the engine at {shown}: {_reason(exc)}"
     return None
 

@@ -112,6 +112,13 @@ def test_an_unreachable_engine_url_exits_2_at_once(tmp_path):
     assert all("connection refused" in e.get("message") for e in root.iter("error"))
 
 
+def test_an_engine_url_that_is_not_http_exits_2_before_any_server():
+    done = check("--engine-url", "gpu-box:8000", EXAMPLE)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "'gpu-box:8000' is not an http:// or https:// URL" in done.stderr
+    assert STARTING not in done.stderr + done.stdout
+
+
 def test_an_engine_that_fails_to_start_exits_2_with_its_reason(tmp_path):
     not_a_model = tmp_path / "empty-model-dir"
     not_a_model.mkdir()

@@ -16,6 +16,7 @@ from lsp_server.check.runner import inserted_text, preflight, public_url
     ("http://gpu:8000", "http://gpu:8000"),
     ("https://user:s3cret@gpu.example.com/v1?key=s3cret", "https://gpu.example.com/v1"),
     ("http://[::1]:8000/", "http://[::1]:8000/"),
+    ("http://user:pw@host:99999/x?k=v", "http://host:99999/x"),
 ])
 def test_public_url_drops_credentials(url, shown):
     assert public_url(url) == shown
