@@ -188,9 +188,10 @@ class _Reader:
             if case is not None:
                 cases.append(case)
         if self.problems:
-            raise SpecError(self.problems)
+            raise SpecError(sorted(self.problems, key=lambda p: p.line or 0))
+        written = data.get("settings", {})  # the keys as written (snake_case or camelCase), for their lines
         return Spec(self.path, tuple(cases), engine_settings,
-                    {k: self.lines.line("settings", k) for k in engine_settings})
+                    {to_camel(k): self.lines.line("settings", k) for k in written if to_camel(k) in engine_settings})
 
     # -- pieces -------------------------------------------------------------------------------
 

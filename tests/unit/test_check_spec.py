@@ -224,7 +224,7 @@ def test_engine_settings_at_their_default_are_still_engine_settings(tmp_path):
 def test_specs_of_one_run_must_agree_on_the_engine(tmp_path):
     case = '[[case]]\nlanguage = "python"\nsource = "<cursor>"\nexpect = { non_empty = true }\n'
     a = write(tmp_path, f"[settings]\nmaxModelLen = 1024\n{case}", "a.toml")
-    b = write(tmp_path, f"[settings]\n\nmaxModelLen = 4096\n{case}", "b.toml")
+    b = write(tmp_path, f"[settings]\n\nmax_model_len = 4096\n{case}", "b.toml")
     assert load_specs([a, a])[0].engine_settings == {"maxModelLen": 1024}
     with pytest.raises(SpecError) as caught:
         load_specs([a, b])
