@@ -30,6 +30,11 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(VENV)/bin/vllm-ls complete docs/examples/fibonacci.py:5:5
 
+# The example completion checks, as a CI job runs them (docs/ci.md).
+.PHONY: check
+check: setup
+	$(VENV)/bin/vllm-ls check docs/examples/check.toml
+
 test: setup
 	@$(VENV)/bin/vllm-ls model path >/dev/null
 	$(PY) -m pytest -m "not soak" $(PYTEST_ARGS)

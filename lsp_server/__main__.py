@@ -1,4 +1,4 @@
-"""The `vllm-ls` command: serve (stdio | --tcp), complete, model path, settings-schema."""
+"""The `vllm-ls` command: serve (stdio | --tcp), complete, check, model path, settings-schema."""
 
 from __future__ import annotations
 
@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     complete.add_argument("--json", action="store_true", help="print the result as JSON")
     complete.add_argument("--settings", default="{}", help="settings as JSON (initializationOptions)")
 
+    check = commands.add_parser(
+        "check", help="run the completion cases of spec files through a real LSP session (for CI)",
+        description="Run the cases of SPEC files (TOML) in one LSP session with a vllm-ls server. "
+        "Exit 0: all passed; 1: some failed; 2: a spec or the engine could not be used. "
+        "See docs/ci.md.")
+    from .check.cli import add_arguments as add_check_arguments
+
+    add_check_arguments(check)
+
     model = commands.add_parser("model", help="the embedded model")
     model.add_argument("action", choices=["path"], help="path: prepare the model if needed and print its directory")
 
@@ -57,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if command == "complete":
         return _complete(args)
+    if command == "check":
+        from .check.cli import run as run_check
+
+        return run_check(args)
     if command == "model":
         return _model_path()
     if command == "settings-schema":

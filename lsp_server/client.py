@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -61,6 +62,7 @@ class HeadlessClient:
         self._versions: dict[str, int] = {}
         self._client = LanguageClient("vllm-ls-headless", __version__)
         self._stderr_task: asyncio.Task | None = None
+        self._request_ids = itertools.count(1)
 
         @self._client.feature(STATUS_NOTIFICATION)
         def _on_status(params: Any) -> None:
@@ -93,7 +95,8 @@ class HeadlessClient:
         server = self._client._server
         if server is not None and server.stderr is not None:
             self._stderr_task = asyncio.create_task(self._drain_stderr(server.stderr))
-        await self._client.initialize_async(types.InitializeParams(
+        # Through request(): a server that dies while starting fails here instead of hanging.
+        initialize = self.request(types.INITIALIZE, types.InitializeParams(
             process_id=None,
             root_uri=Path.cwd().as_uri(),
             capabilities=types.ClientCapabilities(
@@ -101,7 +104,12 @@ class HeadlessClient:
                 general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]),
             ),
             initialization_options=self.settings,
-        ))
+        ), wait_ready)
+        try:
+            await initialize
+        except TimeoutError:
+            raise ServerFailed(f"the server did not answer `initialize` within {wait_ready:.0f} s:\n"
+                               + self.stderr_text()) from None
         self._client.initialized(types.InitializedParams())
         if wait_ready is not None:
             await self.wait_ready(wait_ready)
@@ -145,21 +153,77 @@ class HeadlessClient:
         ))
 
     async def inline_completion(
-        self, uri: str, line: int, character: int, invoked: bool = False
+        self, uri: str, line: int, character: int, invoked: bool = False, timeout: float | None = None
     ) -> list[str]:
-        result = await self._client.text_document_inline_completion_async(types.InlineCompletionParams(
+        result = await self.request(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             position=types.Position(line=line, character=character),
             context=types.InlineCompletionContext(
                 trigger_kind=types.InlineCompletionTriggerKind.Invoked if invoked
                 else types.InlineCompletionTriggerKind.Automatic,
             ),
-        ))
+        ), timeout)
         items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
         return [item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value for item in items]
 
+    async def completion(
+        self, uri: str, line: int, character: int, invoked: bool = False, timeout: float | None = None
+    ) -> list[types.CompletionItem]:
+        """`textDocument/completion` items. Not invoked: the re-request an editor sends while the user
+        types on after an incomplete list (the kind of request that asks without a keypress)."""
+        result = await self.request(types.TEXT_DOCUMENT_COMPLETION, types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=line, character=character),
+            context=types.CompletionContext(
+                trigger_kind=types.CompletionTriggerKind.Invoked if invoked
+                else types.CompletionTriggerKind.TriggerForIncompleteCompletions,
+            ),
+        ), timeout)
+        return result.items if isinstance(result, types.CompletionList) else list(result or [])
+
+    async def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
+        """One request. Raises TimeoutError after `timeout` s, and ServerFailed if the server exits
+        first; either way, and on cancellation, the server is told with `$/cancelRequest` as an
+        editor would, so it stops the engine work nobody waits for any more."""
+        msg_id = f"headless-{next(self._request_ids)}"
+        future = asyncio.wrap_future(self._client.protocol.send_request(method, params, msg_id=msg_id))
+        # Retrieve a late answer's exception so asyncio does not log it as never retrieved.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        exited = asyncio.ensure_future(self._exited())
+        try:
+            done, _ = await asyncio.wait({future, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if future in done:
+                return future.result()
+            if exited in done:
+                raise ServerFailed(f"the server exited ({exited.result()}) during {method}:\n" + self.stderr_text())
+            raise TimeoutError(f"no answer to {method} within {timeout:g} s")
+        except BaseException:
+            if not future.done():
+                self._client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+            raise
+        finally:
+            exited.cancel()
+
+    async def configure(self, settings: dict[str, Any]) -> None:
+        """Replace the client settings (`workspace/didChangeConfiguration`) and wait until the server
+        has them: requests are handled in order, so the answer to a stats request proves it."""
+        self._client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=settings))
+        await self.stats()
+
+    def close(self, uri: str) -> None:
+        self._versions.pop(uri, None)
+        self._client.text_document_did_close(types.DidCloseTextDocumentParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+        ))
+
     async def stats(self) -> dict[str, Any]:
         return _plain(await self._client.protocol.send_request_async(STATS_METHOD, None))
+
+    async def _exited(self) -> int | None:
+        server = self._client._server
+        if server is None:  # not ours to watch: never report an exit
+            await asyncio.get_running_loop().create_future()
+        return await server.wait()
 
     async def stop(self) -> None:
         """shutdown + exit, as an editor does; kill the server if it does not leave in time."""

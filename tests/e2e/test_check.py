@@ -1,0 +1,128 @@
+"""`vllm-ls check` as CI runs it: the real command as a subprocess, which starts the real server with
+the real embedded engine. Each run that gets as far as a server costs an engine start, so the runs
+are few and each is checked for several things; the runs that must fail early start no server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from lsp_server.check.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "docs" / "examples" / "check.toml"
+FAILING = Path(__file__).resolve().parent / "specs" / "failing.toml"
+STARTING = "starting the server"
+
+
+def check(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    # The timeout only stops a hung run from hanging the suite; nothing here is judged by time.
+    return subprocess.run(
+        [sys.executable, "-m", "lsp_server", "check", *map(str, args)], cwd=ROOT, capture_output=True,
+        text=True, timeout=1200, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+    )
+
+
+def test_example_spec_passes_and_writes_junit_and_json(tmp_path):
+    junit, report = tmp_path / "junit.xml", tmp_path / "check.json"
+    done = check(EXAMPLE, "--junit", junit, "--json", report)
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = [case.name for case in load_spec(EXAMPLE).cases]
+
+    # Progress and a per-case result, then the summary.
+    for number, name in enumerate(names, start=1):
+        assert f"[{number}/{len(names)}] PASS  {name} (" in done.stdout
+    assert f"{len(names)} cases: {len(names)} passed, 0 failed; latency median" in done.stdout
+
+    root = ET.parse(junit).getroot()
+    assert (root.tag, root.get("tests"), root.get("failures"), root.get("errors")) == (
+        "testsuites", str(len(names)), "0", "0")
+    [suite] = root.findall("testsuite")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == names
+    assert all(c.find("failure") is None and c.find("error") is None for c in cases)
+    assert all(c.get("file") == str(EXAMPLE) and int(c.get("line")) > 0 for c in cases)
+    assert all(float(c.get("time")) > 0 for c in cases)
+
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["exit_code"] == 0 and data["summary"]["passed"] == len(names)
+    assert all(case["latency_ms"] > 0 and case["completion"] for case in data["cases"])
+    # All cases ran through one server session: its counters saw every one of them.
+    assert data["server_stats"]["completions_requested"] == len(names)
+    # Per-case settings reached the server and were taken back for the next case.
+    by_name = {case["name"]: case["completion"] for case in data["cases"]}
+    assert len(by_name["multiline = never gives one line"].splitlines()) == 1
+    assert len(by_name["the next case has the spec's settings again"].splitlines()) > 1
+
+
+def test_failing_expectations_exit_1_and_show_expected_and_actual(tmp_path):
+    junit, report = tmp_path / "junit.xml", tmp_path / "check.json"
+    done = check(FAILING, "--junit", junit, "--json", report)
+    assert done.returncode == 1, done.stdout + done.stderr
+    cases = {case["name"]: case for case in json.loads(report.read_text(encoding="utf-8"))["cases"]}
+    assert [c["status"] for c in cases.values()] == ["passed", "failed", "failed"]
+
+    wrong = cases["wrong exact text"]
+    assert wrong["completion"], "the model answered; the spec expected something else"
+    assert '    expected (exact): "a - b  # not what the model writes"' in done.stdout
+    assert f"    got: {json.dumps(wrong['completion'], ensure_ascii=False)}" in done.stdout
+
+    slow = cases["over its latency budget"]
+    assert slow["latency_ms"] >= 400  # the debounce is part of what the user waits for
+    assert (f"    expected (max_latency_ms): at most 300 ms, got {slow['latency_ms']:.0f} ms"
+            in done.stdout)
+    assert "3 cases: 1 passed, 2 failed" in done.stdout
+
+    testcases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert testcases["passes"].find("failure") is None
+    assert testcases["wrong exact text"].find("failure").get("message") == "expectation not met: exact"
+    assert "a - b  # not what the model writes" in testcases["wrong exact text"].find("failure").text
+    assert testcases["over its latency budget"].find("failure").get("message") == (
+        "expectation not met: max_latency_ms")
+
+
+def test_a_malformed_spec_exits_2_naming_file_and_line_before_any_server(tmp_path):
+    spec = tmp_path / "broken.toml"
+    spec.write_text('[[case]]\nlanguage = "python"\nsource = "x = <cursor>"\n'
+                    '[case.expect]\nnon_empty = true\nmax_line = 1\n', encoding="utf-8")
+    done = check(spec, EXAMPLE, "--junit", tmp_path / "junit.xml")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{spec}:6: unknown expectation 'max_line'; did you mean 'max_lines'?" in done.stderr
+    assert STARTING not in done.stderr + done.stdout
+    assert not (tmp_path / "junit.xml").exists()
+
+
+def test_an_unreachable_engine_url_exits_2_at_once(tmp_path):
+    with socket.socket() as sock:  # a port nothing listens on once this socket is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    junit = tmp_path / "junit.xml"
+    done = check(EXAMPLE, "--engine-url", f"http://127.0.0.1:{port}", "--junit", junit)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"cannot reach the engine at http://127.0.0.1:{port}: connection refused" in done.stderr
+    assert STARTING not in done.stderr + done.stdout  # decided before starting a server
+    # CI still gets a report that lists every case as not run, and why.
+    root = ET.parse(junit).getroot()
+    assert root.get("errors") == root.get("tests") == str(len(load_spec(EXAMPLE).cases))
+    assert all("connection refused" in e.get("message") for e in root.iter("error"))
+
+
+def test_an_engine_url_that_is_not_http_exits_2_before_any_server():
+    done = check("--engine-url", "gpu-box:8000", EXAMPLE)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "'gpu-box:8000' is not an http:// or https:// URL" in done.stderr
+    assert STARTING not in done.stderr + done.stdout
+
+
+def test_an_engine_that_fails_to_start_exits_2_with_its_reason(tmp_path):
+    not_a_model = tmp_path / "empty-model-dir"
+    not_a_model.mkdir()
+    done = check("--model", not_a_model, EXAMPLE)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "vllm-ls check: the engine could not be used: the engine failed: " in done.stderr
+    assert str(not_a_model) in done.stderr
