@@ -123,8 +123,11 @@ test("inlineCompletion continues fibonacci with real ghost text", { timeout: 180
   await connection.sendNotification(DidOpenTextDocumentNotification.type, {
     textDocument: { uri, languageId: "python", version: 1, text },
   });
+  // The cursor goes where the user types: the end of the indented empty line inside fibonacci.
   const lines = text.split("\n");
-  const position = { line: lines.length - 1, character: lines[lines.length - 1].length };
+  const body = lines.findIndex((line) => line.startsWith("def fibonacci(")) + 1;
+  assert.ok(body > 0, "the example defines fibonacci");
+  const position = { line: body, character: lines[body].length };
   const params = {
     textDocument: { uri },
     position,
