@@ -1,34 +1,36 @@
-;;; vllm-ls.el --- AI code completions from vLLM through the vllm-ls language server  -*- lexical-binding: t; -*-
+;;; vllm-ls.el --- AI code completions from vLLM via vllm-ls  -*- lexical-binding: t; -*-
 
 ;; Package-Requires: ((emacs "27.1"))
 ;; Keywords: languages, tools
 
 ;;; Commentary:
 
-;; Two ways to use vllm-ls, pick one:
+;; vllm-ls is a language server that completes code with a model served
+;; by vLLM.  Two ways to use it, pick one:
 ;;
 ;; eglot (built into Emacs 29; `elpa-eglot' on Debian's Emacs 28):
 ;;
 ;;   (require 'vllm-ls)
-;;   (vllm-ls-eglot-setup)            ; then M-x eglot in a buffer of `vllm-ls-modes'
+;;   (vllm-ls-eglot-setup)   ; then M-x eglot in a buffer of `vllm-ls-modes'
 ;;
-;;   The suggestion arrives as a completion candidate of `completion-at-point' (C-M-i, or
-;;   company / corfu when you use them).  Eglot runs one server per major mode: with this setup
-;;   vllm-ls is *the* server for those modes.
+;;   The suggestion is a candidate of `completion-at-point' (C-M-i, or
+;;   company / corfu when you use them).  Eglot runs one server per major
+;;   mode: with this setup vllm-ls is *the* server of those modes.
 ;;
 ;; lsp-mode:
 ;;
 ;;   (require 'vllm-ls)
-;;   (vllm-ls-lsp-mode-setup)         ; then M-x lsp
+;;   (vllm-ls-lsp-mode-setup)   ; then M-x lsp
 ;;
-;;   vllm-ls is registered as an add-on server, next to the language's own server.  lsp-mode 9.0.1
-;;   and later show ghost text (`lsp-inline-completion-mode', turned on automatically for servers
-;;   with inline completion): RET accepts, M-n / M-p cycle, C-g dismisses, and
-;;   M-x lsp-inline-completion-display asks at once.  Older lsp-mode shows the suggestion as a
-;;   completion candidate instead.
+;;   vllm-ls is an add-on server, next to the language's own server.
+;;   lsp-mode 9.0.1 and later show ghost text (`lsp-inline-completion-mode',
+;;   turned on for servers with inline completion): RET accepts, M-n / M-p
+;;   cycle, C-g dismisses, M-x lsp-inline-completion-display asks at once.
+;;   Older lsp-mode shows the suggestion as a completion candidate.
 ;;
 ;; A remote engine: (setq vllm-ls-engine-urls '("http://gpu-box:8000")).
-;; Server settings (docs/configuration.md): (setq vllm-ls-settings '(:debounceMs 150)).
+;; Server settings (docs/configuration.md):
+;;   (setq vllm-ls-settings '(:debounceMs 150 :maxLines 4))
 
 ;;; Code:
 
@@ -46,7 +48,8 @@ For a virtual environment: (\"/path/to/venv/bin/vllm-ls\"), or
   :type '(repeat string))
 
 (defcustom vllm-ls-engine-urls nil
-  "Remote vLLM OpenAI-compatible servers; nil runs the engine inside the server process."
+  "Remote vLLM OpenAI-compatible servers (URLs).
+nil runs the engine inside the server process."
   :type '(repeat string))
 
 (defcustom vllm-ls-settings nil
@@ -56,47 +59,54 @@ JSON arrays are vectors: (:engineUrl [\"http://gpu-box:8000\"])."
   :type 'plist)
 
 (defcustom vllm-ls-modes
-  '(python-mode python-ts-mode js-mode js-ts-mode typescript-mode typescript-ts-mode
-    c-mode c-ts-mode c++-mode c++-ts-mode go-mode go-ts-mode rust-mode rust-ts-mode
-    java-mode java-ts-mode ruby-mode ruby-ts-mode sh-mode bash-ts-mode lua-mode)
+  '(python-mode python-ts-mode js-mode js-ts-mode
+    typescript-mode typescript-ts-mode c-mode c-ts-mode c++-mode c++-ts-mode
+    go-mode go-ts-mode rust-mode rust-ts-mode java-mode java-ts-mode
+    ruby-mode ruby-ts-mode sh-mode bash-ts-mode lua-mode)
   "Major modes that get completions from vllm-ls."
   :type '(repeat symbol))
 
 (defvar vllm-ls-status nil
-  "The last `vllm-ls/status' notification as a plist (:state :message :engine :lastLatencyMs).")
+  "The last `vllm-ls/status' notification, as a plist.
+Keys: :state (\"loading\", \"ready\" or \"failed\"), :message, :engine,
+:lastLatencyMs.")
 
 (defvar vllm-ls-status-functions nil
-  "Functions called with the status plist whenever the server reports its state.")
+  "Functions called with the status plist whenever the server reports it.")
 
 (defun vllm-ls-server-command ()
   "The full command line that starts the server over stdio."
   (append vllm-ls-command
-          (cl-loop for url in vllm-ls-engine-urls append (list "--engine-url" url))
+          (cl-loop for url in vllm-ls-engine-urls
+                   append (list "--engine-url" url))
           '("serve")))
 
 (defun vllm-ls-initialization-options ()
   "`initializationOptions': `vllm-ls-settings' as a JSON object.
-A hash table, because both clients serialize it as an object even when it is empty (nil
-would be sent as null, and lsp-mode would send a plist as an array)."
+A hash table: both clients send it as an object even when it is empty
+\(nil would be sent as null, and lsp-mode may send a plist as an array)."
   (let ((object (make-hash-table :test #'equal)))
     (cl-loop for (key value) on vllm-ls-settings by #'cddr
              do (puthash (substring (symbol-name key) 1) value object))
     object))
 
 (defun vllm-ls-status-text ()
-  "A short status for the mode line: \"vllm-ls 412ms\", \"vllm-ls loading\", ..."
+  "A short status for the mode line: \"vllm-ls 412ms\", \"vllm-ls loading\"."
   (let ((state (plist-get vllm-ls-status :state))
         (latency (plist-get vllm-ls-status :lastLatencyMs)))
-    (cond ((and (equal state "ready") (numberp latency)) (format "vllm-ls %dms" (round latency)))
+    (cond ((and (equal state "ready") (numberp latency))
+           (format "vllm-ls %dms" (round latency)))
           (state (format "vllm-ls %s" state))
           (t "vllm-ls"))))
 
 (defun vllm-ls--status-changed (status)
-  "Record STATUS (a plist); say so once when the engine failed."
-  (let ((failed-before (equal (plist-get vllm-ls-status :message) (plist-get status :message))))
+  "Record STATUS (a plist); tell the user once about each engine failure."
+  (let ((repeated (equal (plist-get vllm-ls-status :message)
+                         (plist-get status :message))))
     (setq vllm-ls-status status)
-    (when (and (equal (plist-get status :state) "failed") (not failed-before))
-      (message "vllm-ls: the completion engine failed: %s" (plist-get status :message)))
+    (when (and (equal (plist-get status :state) "failed") (not repeated))
+      (message "vllm-ls: the completion engine failed: %s"
+               (plist-get status :message)))
     (run-hook-with-args 'vllm-ls-status-functions status)
     (force-mode-line-update t)))
 
@@ -112,11 +122,12 @@ would be sent as null, and lsp-mode would send a plist as an array)."
   (let ((modes (or modes vllm-ls-modes)))
     (setq eglot-server-programs
           (cons (cons modes #'vllm-ls--eglot-contact)
-                (cl-remove-if (lambda (entry) (eq (cdr entry) #'vllm-ls--eglot-contact))
-                              eglot-server-programs)))))
+                (cl-remove-if
+                 (lambda (entry) (eq (cdr entry) #'vllm-ls--eglot-contact))
+                 eglot-server-programs)))))
 
 (defun vllm-ls--eglot-contact (&optional _interactive)
-  "The eglot contact: computed when eglot starts, so later changes of the options apply."
+  "The eglot contact, computed when eglot starts: later option changes apply."
   (append (vllm-ls-server-command)
           (list :initializationOptions (vllm-ls-initialization-options))))
 
@@ -138,7 +149,8 @@ would be sent as null, and lsp-mode would send a plist as an array)."
   (vllm-ls--status-changed
    (if (hash-table-p params)
        (let (plist)
-         (maphash (lambda (key value) (setq plist (plist-put plist (intern (concat ":" key)) value)))
+         (maphash (lambda (key value)
+                    (setq plist (plist-put plist (intern (concat ":" key)) value)))
                   params)
          plist)
      params)))
@@ -152,7 +164,7 @@ would be sent as null, and lsp-mode would send a plist as an array)."
     (lsp-register-client
      (make-lsp-client
       :new-connection (lsp-stdio-connection #'vllm-ls-server-command)
-      :activation-fn (lambda (_file-name major-mode) (memq major-mode vllm-ls-modes))
+      :activation-fn (lambda (_file-name mode) (memq mode vllm-ls-modes))
       :add-on? t
       :priority -1
       :server-id 'vllm-ls

@@ -267,3 +267,49 @@ def test_helix_languages_toml_adds_vllm_ls_for_completion_only():
         assert ours == [{"name": "vllm-ls", "only-features": ["completion"]}], name
         others = [entry for entry in language["language-servers"] if isinstance(entry, str)]
         assert others, f"{name}: the language keeps its own server next to vllm-ls"
+
+
+def test_emacs_setups_load_with_eglot_and_lsp_mode(tmp_path):
+    """vllm-ls.el byte-compiles cleanly next to real eglot and lsp-mode (Debian's 1.9 and 8) and
+    registers what the docs promise; no server is started here."""
+    _ensure_debian(["emacs-nox", "elpa-eglot", "elpa-lsp-mode"], lambda: shutil.which("emacs") is not None and all(
+        any(Path("/usr/share/emacs/site-lisp/elpa").glob(f"{name}-*")) for name in ("eglot", "lsp-mode")))
+    result_path = tmp_path / "setup.json"
+    env = {**os.environ, "VLLM_LS_EMACS_EL": str(EDITORS / "emacs" / "vllm-ls.el"),
+           "VLLM_LS_EMACS_OUT": str(tmp_path), "VLLM_LS_EMACS_RESULT": str(result_path)}
+    run = subprocess.run(["emacs", "--batch", "-Q", "-l", str(ROOT / "tests" / "e2e" / "editors" / "emacs_setup_check.el")],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert run.returncode == 0 and result_path.exists(), run.stdout + run.stderr
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+
+    command = result["command"]
+    assert command == ["/venv/bin/vllm-ls", "--engine-url", "http://127.0.0.1:8000", "serve"]
+    from lsp_server.__main__ import _parser
+
+    parsed = _parser().parse_args(command[1:])
+    assert parsed.command == "serve" and parsed.engine_url == ["http://127.0.0.1:8000"]
+    assert result["emptyOptions"] == "{}", "empty settings go out as an object, not null"
+    for key in ("options", "lspInitOptions"):
+        settings, problems = parse_settings(json.loads(result[key]))
+        assert problems == [] and settings.debounce_ms == 150, (key, problems)
+    assert result["eglotFirst"] is True
+    assert result["eglotContact"].startswith('("/venv/bin/vllm-ls" "--engine-url"')
+    assert ":initializationOptions" in result["eglotContact"]
+    assert result["addOn"] is True, "lsp-mode runs vllm-ls next to the language's own server"
+    assert result["activatesPython"] is True and result["activatesText"] is False
+    assert result["statusText"] == "vllm-ls 412ms", "the lsp-mode status handler reads the notification"
+
+
+def test_neovim_plugin_lua_compiles():
+    """Every Lua file of the plugin, the 0.12 one included, is valid Lua for Neovim's LuaJIT.
+
+    Only the legacy path can run on Debian's Neovim 0.7.2; this at least keeps the 0.12 path loadable."""
+    _ensure_debian(["neovim"], lambda: shutil.which("nvim") is not None)
+    files = sorted(str(p) for p in (EDITORS / "neovim").rglob("*.lua"))
+    assert len(files) >= 3, files
+    check = ("lua for _, f in ipairs(vim.fn.json_decode(os.getenv('LUA_FILES'))) do "
+             "local ok, err = loadfile(f); if not ok then io.stderr:write(err .. '\\n'); vim.cmd('cquit 1') end end")
+    run = subprocess.run(["nvim", "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", check, "-c", "qa!"],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "LUA_FILES": json.dumps(files)})
+    assert run.returncode == 0, run.stderr
