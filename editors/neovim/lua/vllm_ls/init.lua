@@ -20,6 +20,8 @@ M.defaults = {
   -- Keys in insert mode. Neovim 0.12+: accept / next / previous ghost text. Older Neovim:
   -- `trigger` asks for the suggestion (omnifunc); <C-y> accepts it, <C-n>/<C-p> move in the menu.
   keys = { accept = '<Tab>', next = '<M-]>', prev = '<M-[>', trigger = '<C-Space>' },
+  -- Client capabilities; nvim-cmp users pass require('cmp_nvim_lsp').default_capabilities().
+  capabilities = nil,
   -- Called with every `vllm-ls/status` notification ({ state, message, engine, lastLatencyMs }).
   on_status = nil,
 }

@@ -16,6 +16,7 @@ function M.setup(opts)
     filetypes = opts.filetypes,
     root_markers = { '.git' },
     init_options = vllm_ls.init_options(opts.settings),
+    capabilities = opts.capabilities,
     handlers = { ['vllm-ls/status'] = vllm_ls.status_handler(opts) },
   })
   vim.lsp.enable('vllm_ls')

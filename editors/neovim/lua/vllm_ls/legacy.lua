@@ -72,6 +72,7 @@ local function client_config(opts, root_dir)
     cmd = opts.cmd,
     root_dir = root_dir,
     init_options = vllm_ls.init_options(opts.settings),
+    capabilities = opts.capabilities,
     handlers = { ['vllm-ls/status'] = vllm_ls.status_handler(opts) },
     on_attach = on_attach(opts),
   }
