@@ -25,8 +25,8 @@
 ;;   vllm-ls is an add-on server, next to the language's own server.
 ;;   lsp-mode 9.0.1 and later show ghost text (`lsp-inline-completion-mode',
 ;;   turned on for servers with inline completion): RET accepts, M-n / M-p
-;;   cycle, C-g dismisses, M-x lsp-inline-completion-display asks at once.
-;;   Older lsp-mode shows the suggestion as a completion candidate.
+;;   cycle, C-g dismisses.  `vllm-ls-suggest' asks at once (bind it to a
+;;   key).  Older lsp-mode shows the suggestion as a completion candidate.
 ;;
 ;; A remote engine: (setq vllm-ls-engine-urls '("http://gpu-box:8000")).
 ;; Server settings (docs/configuration.md):
@@ -154,6 +154,18 @@ A hash table: both clients send it as an object even when it is empty
                   params)
          plist)
      params)))
+
+(declare-function lsp-inline-completion-display "lsp-inline-completion")
+
+;;;###autoload
+(defun vllm-ls-suggest ()
+  "Ask for a suggestion now: ghost text where lsp-mode has it, else a candidate."
+  (interactive)
+  (if (and (bound-and-true-p lsp-mode)
+           (require 'lsp-inline-completion nil t)
+           (fboundp 'lsp-inline-completion-display))
+      (lsp-inline-completion-display)
+    (completion-at-point)))
 
 ;;;###autoload
 (defun vllm-ls-lsp-mode-setup ()

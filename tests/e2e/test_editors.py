@@ -296,6 +296,7 @@ def test_emacs_setups_load_with_eglot_and_lsp_mode(tmp_path):
     assert result["eglotContact"].startswith('("/venv/bin/vllm-ls" "--engine-url"')
     assert ":initializationOptions" in result["eglotContact"]
     assert result["addOn"] is True, "lsp-mode runs vllm-ls next to the language's own server"
+    assert result["suggestCommand"] is True
     assert result["activatesPython"] is True and result["activatesText"] is False
     assert result["statusText"] == "vllm-ls 412ms", "the lsp-mode status handler reads the notification"
 

@@ -39,6 +39,7 @@
          (handler (gethash "vllm-ls/status" (lsp--client-notification-handlers client)))
          (status (make-hash-table :test #'equal)))
     (push (cons :addOn (lsp--client-add-on? client)) result)
+    (push (cons :suggestCommand (commandp (quote vllm-ls-suggest))) result)
     (push (cons :activatesPython
                 (and (funcall (lsp--client-activation-fn client) "a.py" 'python-mode) t))
           result)

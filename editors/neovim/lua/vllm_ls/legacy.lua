@@ -1,5 +1,6 @@
 -- Neovim 0.7–0.11: no inline completion, so the suggestion comes as a completion item through the
 -- built-in client's omnifunc. <C-x><C-o> (or keys.trigger) asks for it, <C-y> accepts it.
+-- nvim-cmp users get it through cmp-nvim-lsp instead (pass its capabilities to setup).
 --
 -- The server answers `textDocument/completion` with one item whose text edit may span several
 -- lines. The omnifunc menu can only insert one line (a newline becomes a literal ^@), so after
