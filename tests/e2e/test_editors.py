@@ -41,14 +41,30 @@ SERVER = [sys.executable, "-m", "lsp_server"]  # this installation's server, as 
 
 
 def _server_env(tmp_path: Path) -> dict[str, str]:
-    """The editors' environment: this checkout's code, and their state files kept out of $HOME."""
+    """The editors' environment: this checkout's code, and their state files kept out of $HOME.
+
+    XDG_CACHE_HOME stays: the converted embedded model lives there and is made once per machine.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    for name in ("XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+    for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
         (tmp_path / name).mkdir(exist_ok=True)
         env[name] = str(tmp_path / name)
-    env.setdefault("HF_HOME", str(Path.home() / ".cache" / "huggingface"))
     return env
+
+
+def _user_cache() -> str:
+    return os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+
+
+def _server_log(tmp_path: Path) -> list[str]:
+    """Server flags that keep its log where a failing test can show it."""
+    return ["--log-file", str(tmp_path / "server.log")]
+
+
+def _log_tail(tmp_path: Path) -> str:
+    log = tmp_path / "server.log"
+    return "\n--- server log ---\n" + log.read_text(encoding="utf-8", errors="replace")[-4000:] if log.exists() else ""
 
 
 def _run(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
@@ -92,9 +108,10 @@ def _ensure_debian(packages: list[str], present: Callable[[], bool]) -> None:
 
 
 def _read_result(path: Path, run: subprocess.CompletedProcess) -> dict:
-    assert path.exists(), f"the editor wrote no result (exit {run.returncode}):\n{run.stdout[-6000:]}"
+    logs = run.stdout[-6000:] + _log_tail(path.parent)
+    assert path.exists(), f"the editor wrote no result (exit {run.returncode}):\n{logs}"
     result = json.loads(path.read_text(encoding="utf-8"))
-    assert result["ok"] is True, f"{result.get('message')}\n{run.stdout[-6000:]}"
+    assert result["ok"] is True, f"{result.get('message')}\n{logs}"
     return result
 
 
@@ -110,7 +127,11 @@ def test_neovim_omnifunc_completes_from_the_engine(tmp_path):
     result_path = tmp_path / "nvim-result.json"
     env = _server_env(tmp_path) | {
         "VLLM_LS_NVIM_PLUGIN": str(EDITORS / "neovim"),
-        "VLLM_LS_NVIM_CMD": json.dumps([*SERVER, "serve"]),
+        # Neovim 0.7 copies a server's stderr (vLLM's start-up chatter) into its cache's lsp.log:
+        # that cache goes to tmp_path, while the server keeps the real one (the converted model).
+        "XDG_CACHE_HOME": str(tmp_path / "nvim-cache"),
+        "VLLM_LS_NVIM_CMD": json.dumps(["env", f"XDG_CACHE_HOME={_user_cache()}",
+                                        *SERVER, *_server_log(tmp_path), "serve"]),
         "VLLM_LS_NVIM_RESULT": str(result_path),
         "VLLM_LS_NVIM_TIMEOUT_S": str(READY_TIMEOUT_S),
     }
@@ -153,7 +174,7 @@ def test_emacs_eglot_completion_at_point_inserts_the_suggestion(tmp_path):
     shutil.copy(EXAMPLE, source)
     result_path = tmp_path / "emacs-result.json"
     env = _server_env(tmp_path) | {
-        "VLLM_LS_EMACS_CMD": json.dumps(SERVER),
+        "VLLM_LS_EMACS_CMD": json.dumps([*SERVER, *_server_log(tmp_path)]),
         "VLLM_LS_EMACS_FILE": str(source),
         "VLLM_LS_EMACS_RESULT": str(result_path),
         "VLLM_LS_EMACS_TIMEOUT_S": str(READY_TIMEOUT_S),
@@ -239,11 +260,12 @@ def test_vscode_extension_builds_passes_unit_tests_and_packages(vscode_built):
 def test_vscode_protocol_library_gets_ghost_text_from_the_server(vscode_built, tmp_path):
     env = _server_env(tmp_path) | {
         "E2E_SERVER_PYTHON": sys.executable,
+        "E2E_SERVER_ARGS": json.dumps(_server_log(tmp_path)),
         "E2E_READY_TIMEOUT_S": str(READY_TIMEOUT_S),
     }
     node = shutil.which("node") or pytest.fail("node is missing")
     run = _run([node, "--test", "out/e2e/"], timeout=READY_TIMEOUT_S + 300, cwd=VSCODE, env=env)
-    assert run.returncode == 0 and "# fail 0" in run.stdout, run.stdout[-8000:]
+    assert run.returncode == 0 and "# fail 0" in run.stdout, run.stdout[-8000:] + _log_tail(tmp_path)
     assert "# pass 3" in run.stdout, run.stdout[-8000:]
 
 
