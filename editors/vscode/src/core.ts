@@ -1,0 +1,141 @@
+// The parts of the extension that do not need VS Code: how the server is started, which settings
+// reach it, and what the status bar and the stats command show. Kept free of the `vscode` module so
+// Node's test runner (and the protocol end-to-end test) can use exactly this code.
+
+/** Settings of the extension itself (they stay on the client: the server would reject them). */
+export const CLIENT_SECTION = "server";
+
+export interface ServerLaunch {
+  /** The `vllm-ls` executable, or any command that speaks LSP over stdio. */
+  command?: string;
+  /** A Python with vllm-ls installed; when set it runs `python -m lsp_server` instead of `command`. */
+  python?: string;
+  /** Global flags put before `serve`, e.g. `["--engine-url", "http://gpu-box:8000", "-v"]`. */
+  args?: readonly string[];
+}
+
+export interface Executable {
+  command: string;
+  args: string[];
+}
+
+export function serverExecutable(launch: ServerLaunch): Executable {
+  const flags = [...(launch.args ?? [])];
+  const python = launch.python?.trim();
+  if (python) {
+    return { command: python, args: ["-m", "lsp_server", ...flags, "serve"] };
+  }
+  return { command: launch.command?.trim() || "vllm-ls", args: [...flags, "serve"] };
+}
+
+/** What `WorkspaceConfiguration.inspect` tells about one key (the fields used here). */
+export interface Inspected {
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+  globalLanguageValue?: unknown;
+  workspaceLanguageValue?: unknown;
+  workspaceFolderLanguageValue?: unknown;
+}
+
+/**
+ * The server settings the user set explicitly, keyed as the server expects (`debounceMs`, ...).
+ *
+ * Defaults are left out on purpose: the server owns them, and sending them would override the
+ * flags given in `vllmLs.server.args` (e.g. `--engine-url`) with the defaults.
+ */
+export function explicitSettings(
+  keys: readonly string[],
+  inspect: (key: string) => Inspected | undefined,
+  get: (key: string) => unknown,
+): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const key of keys) {
+    if (key === CLIENT_SECTION || key.startsWith(`${CLIENT_SECTION}.`)) continue;
+    const found = inspect(key);
+    if (!found) continue;
+    const set = [
+      found.globalValue, found.workspaceValue, found.workspaceFolderValue,
+      found.globalLanguageValue, found.workspaceLanguageValue, found.workspaceFolderLanguageValue,
+    ].some((value) => value !== undefined);
+    if (set) settings[key] = get(key);
+  }
+  return settings;
+}
+
+/** The keys of the server's settings, from the `contributes.configuration` of package.json. */
+export function serverSettingKeys(configuration: unknown, section: string): string[] {
+  const blocks = Array.isArray(configuration) ? configuration : [configuration];
+  const keys: string[] = [];
+  for (const block of blocks) {
+    const properties = (block as { properties?: Record<string, unknown> } | undefined)?.properties ?? {};
+    for (const name of Object.keys(properties)) {
+      if (!name.startsWith(`${section}.`)) continue;
+      const key = name.slice(section.length + 1);
+      if (key !== CLIENT_SECTION && !key.startsWith(`${CLIENT_SECTION}.`)) keys.push(key);
+    }
+  }
+  return keys;
+}
+
+/** The `vllm-ls/status` notification. */
+export interface Status {
+  state: "loading" | "ready" | "failed" | string;
+  message?: string;
+  engine?: string | null;
+  lastLatencyMs?: number | null;
+}
+
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  /** `error` and `warning` map to the status bar's background colours. */
+  severity: "none" | "warning" | "error";
+}
+
+export function statusView(status: Status | undefined): StatusView {
+  const engine = status?.engine ? ` (${status.engine})` : "";
+  const message = status?.message ?? "";
+  switch (status?.state) {
+    case "ready": {
+      const latency = status.lastLatencyMs;
+      const shown = typeof latency === "number" ? ` ${Math.round(latency)} ms` : "";
+      return { text: `$(check) vllm-ls${shown}`, tooltip: `vllm-ls ready${engine}. ${message}`.trim(), severity: "none" };
+    }
+    case "loading":
+      return { text: "$(sync~spin) vllm-ls", tooltip: `vllm-ls loading${engine}: ${message}`, severity: "warning" };
+    case "failed":
+      return { text: "$(error) vllm-ls", tooltip: `vllm-ls failed${engine}: ${message}`, severity: "error" };
+    case "stopped":
+      return { text: "$(circle-slash) vllm-ls", tooltip: "vllm-ls is not running", severity: "error" };
+    default:
+      return { text: "$(sync~spin) vllm-ls", tooltip: "vllm-ls is starting", severity: "none" };
+  }
+}
+
+/** The `vllm-ls/stats` answer as lines for the output channel, with the derived waste figures. */
+export function formatStats(stats: Record<string, unknown>): string[] {
+  const lines = Object.keys(stats)
+    .sort()
+    .map((key) => `${key}: ${String(stats[key])}`);
+  const number = (key: string) => (typeof stats[key] === "number" ? (stats[key] as number) : undefined);
+  const generated = number("engine_tokens_generated");
+  const received = number("tokens_received");
+  const shown = number("tokens_shown");
+  if (generated !== undefined && received !== undefined) {
+    lines.push(`generated after a cancel (never read): ${Math.max(0, generated - received)} tokens`);
+  }
+  if (generated !== undefined && shown !== undefined) {
+    lines.push(`generated but never shown: ${Math.max(0, generated - shown)} tokens`);
+  }
+  const prompt = number("prompt_tokens");
+  const cached = number("prompt_tokens_cached");
+  if (prompt && cached !== undefined) {
+    lines.push(`prefix cache hit rate: ${((100 * cached) / prompt).toFixed(1)} %`);
+  }
+  return lines;
+}
+
+export const STATUS_NOTIFICATION = "vllm-ls/status";
+export const STATS_REQUEST = "vllm-ls/stats";
+export const SECTION = "vllmLs";

@@ -1,0 +1,130 @@
+// VS Code glue: start vllm-ls over stdio, feed it the settings, show its status, offer commands.
+// Ghost text itself needs no code here: vscode-languageclient 10 registers an inline completion
+// provider when the server advertises `inlineCompletionProvider` (LSP 3.18).
+
+import * as vscode from "vscode";
+import {
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+  TransportKind,
+} from "vscode-languageclient/node";
+
+import {
+  CLIENT_SECTION,
+  SECTION,
+  STATS_REQUEST,
+  STATUS_NOTIFICATION,
+  Status,
+  explicitSettings,
+  formatStats,
+  serverExecutable,
+  serverSettingKeys,
+  statusView,
+} from "./core";
+
+let client: LanguageClient | undefined;
+let statusItem: vscode.StatusBarItem;
+let output: vscode.LogOutputChannel;
+let settingKeys: string[] = [];
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  output = vscode.window.createOutputChannel("vllm-ls", { log: true });
+  settingKeys = serverSettingKeys(context.extension.packageJSON?.contributes?.configuration, SECTION);
+  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  statusItem.command = "vllmLs.showStats";
+  showStatus(undefined);
+  statusItem.show();
+
+  context.subscriptions.push(
+    output,
+    statusItem,
+    vscode.commands.registerCommand("vllmLs.restartServer", restart),
+    vscode.commands.registerCommand("vllmLs.showStats", showStats),
+    vscode.workspace.onDidChangeConfiguration(async (event) => {
+      if (!event.affectsConfiguration(SECTION)) return;
+      if (event.affectsConfiguration(`${SECTION}.${CLIENT_SECTION}`)) {
+        await restart(); // a new command or new flags need a new process
+      } else {
+        sendSettings();
+      }
+    }),
+  );
+  await start();
+}
+
+export async function deactivate(): Promise<void> {
+  await stop();
+}
+
+function serverSettings(): Record<string, unknown> {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  return explicitSettings(settingKeys, (key) => config.inspect(key), (key) => config.get(key));
+}
+
+async function start(): Promise<void> {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const executable = serverExecutable({
+    command: config.get<string>(`${CLIENT_SECTION}.command`),
+    python: config.get<string>(`${CLIENT_SECTION}.python`),
+    args: config.get<string[]>(`${CLIENT_SECTION}.args`),
+  });
+  const serverOptions: ServerOptions = { ...executable, transport: TransportKind.stdio };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+    initializationOptions: { [SECTION]: serverSettings() },
+    outputChannel: output,
+  };
+  output.info(`starting ${executable.command} ${executable.args.join(" ")}`);
+  client = new LanguageClient("vllmLs", "vllm-ls", serverOptions, clientOptions);
+  client.onDidChangeState((event) => {
+    if (event.newState === State.Stopped) showStatus({ state: "stopped" });
+  });
+  client.onNotification(STATUS_NOTIFICATION, (status: Status) => showStatus(status));
+  try {
+    await client.start();
+  } catch (error) {
+    showStatus({ state: "failed", message: String(error) });
+    void vscode.window.showErrorMessage(
+      `vllm-ls could not start (${executable.command}): ${String(error)}. ` +
+        `Set "${SECTION}.${CLIENT_SECTION}.command" or "${SECTION}.${CLIENT_SECTION}.python".`,
+    );
+  }
+}
+
+async function stop(): Promise<void> {
+  const running = client;
+  client = undefined;
+  if (running?.isRunning()) await running.stop();
+}
+
+async function restart(): Promise<void> {
+  await stop();
+  showStatus(undefined);
+  await start();
+}
+
+function sendSettings(): void {
+  if (!client?.isRunning()) return;
+  void client.sendNotification("workspace/didChangeConfiguration", { settings: { [SECTION]: serverSettings() } });
+}
+
+async function showStats(): Promise<void> {
+  if (!client?.isRunning()) {
+    void vscode.window.showWarningMessage("vllm-ls is not running.");
+    return;
+  }
+  const stats = await client.sendRequest<Record<string, unknown>>(STATS_REQUEST);
+  output.appendLine(`--- vllm-ls stats, ${new Date().toLocaleTimeString()}`);
+  for (const line of formatStats(stats)) output.appendLine(line);
+  output.show(true);
+}
+
+function showStatus(status: Status | undefined): void {
+  const view = statusView(status);
+  statusItem.text = view.text;
+  statusItem.tooltip = `${view.tooltip}\nClick for stats.`;
+  statusItem.backgroundColor =
+    view.severity === "none" ? undefined : new vscode.ThemeColor(`statusBarItem.${view.severity}Background`);
+}

@@ -1,0 +1,97 @@
+import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+
+import {
+  Inspected,
+  SECTION,
+  explicitSettings,
+  formatStats,
+  serverExecutable,
+  serverSettingKeys,
+  statusView,
+} from "../src/core";
+
+test("the server runs as `vllm-ls serve` by default", () => {
+  assert.deepEqual(serverExecutable({}), { command: "vllm-ls", args: ["serve"] });
+  assert.deepEqual(serverExecutable({ command: "  " }), { command: "vllm-ls", args: ["serve"] });
+});
+
+test("flags go before `serve`, where the CLI expects global options", () => {
+  const args = ["--engine-url", "http://gpu:8000", "-v"];
+  assert.deepEqual(serverExecutable({ command: "/opt/bin/vllm-ls", args }), {
+    command: "/opt/bin/vllm-ls",
+    args: ["--engine-url", "http://gpu:8000", "-v", "serve"],
+  });
+});
+
+test("a configured python wins over the command and runs the module", () => {
+  assert.deepEqual(serverExecutable({ command: "vllm-ls", python: "/venv/bin/python", args: ["-v"] }), {
+    command: "/venv/bin/python",
+    args: ["-m", "lsp_server", "-v", "serve"],
+  });
+});
+
+test("only settings the user set reach the server; defaults stay the server's", () => {
+  const inspected: Record<string, Inspected> = {
+    debounceMs: { globalValue: 300 },
+    maxTokens: {},
+    engineUrl: { workspaceFolderValue: ["http://gpu:8000"] },
+    temperature: { workspaceLanguageValue: 0.2 },
+  };
+  const values: Record<string, unknown> = { debounceMs: 300, maxTokens: 96, engineUrl: ["http://gpu:8000"], temperature: 0.2 };
+  const settings = explicitSettings(
+    ["debounceMs", "maxTokens", "engineUrl", "temperature", "missing"],
+    (key) => inspected[key],
+    (key) => values[key],
+  );
+  assert.deepEqual(settings, { debounceMs: 300, engineUrl: ["http://gpu:8000"], temperature: 0.2 });
+});
+
+test("the extension's own settings never reach the server (it rejects unknown settings)", () => {
+  const settings = explicitSettings(["server", "server.command", "debounceMs"], () => ({ globalValue: "x" }), () => "x");
+  assert.deepEqual(settings, { debounceMs: "x" });
+});
+
+test("server setting keys come from every configuration block of package.json", () => {
+  const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
+  const keys = serverSettingKeys(pkg.contributes.configuration, SECTION);
+  assert.ok(keys.includes("debounceMs"));
+  assert.ok(keys.includes("engineUrl"));
+  assert.ok(!keys.some((key) => key.startsWith("server")), keys.join(","));
+  assert.deepEqual(serverSettingKeys({ properties: { "vllmLs.a": {}, "other.b": {} } }, SECTION), ["a"]);
+});
+
+test("status bar: loading spins, ready shows the last latency, failure is an error", () => {
+  assert.deepEqual(statusView({ state: "loading", message: "loading weights", engine: "embedded" }), {
+    text: "$(sync~spin) vllm-ls",
+    tooltip: "vllm-ls loading (embedded): loading weights",
+    severity: "warning",
+  });
+  const ready = statusView({ state: "ready", message: "completed in 412 ms", engine: "embedded", lastLatencyMs: 411.6 });
+  assert.equal(ready.text, "$(check) vllm-ls 412 ms");
+  assert.equal(ready.severity, "none");
+  assert.equal(statusView({ state: "ready", lastLatencyMs: null }).text, "$(check) vllm-ls");
+  const failed = statusView({ state: "failed", message: "no model" });
+  assert.equal(failed.severity, "error");
+  assert.match(failed.tooltip, /no model/);
+  assert.equal(statusView(undefined).severity, "none");
+  assert.equal(statusView({ state: "stopped" }).severity, "error");
+});
+
+test("stats are listed with the waste the design cares about", () => {
+  const lines = formatStats({
+    engine_tokens_generated: 120,
+    tokens_received: 100,
+    tokens_shown: 60,
+    prompt_tokens: 1000,
+    prompt_tokens_cached: 900,
+    engine_state: "ready",
+  });
+  assert.equal(lines[0], "engine_state: ready");
+  assert.ok(lines.includes("generated after a cancel (never read): 20 tokens"));
+  assert.ok(lines.includes("generated but never shown: 60 tokens"));
+  assert.ok(lines.includes("prefix cache hit rate: 90.0 %"));
+  assert.deepEqual(formatStats({}), []);
+});
