@@ -43,7 +43,9 @@ pytestmark = pytest.mark.remote
 FIB = "def fibonacci(n):\n    "
 LONG_RUNNING = {"multiline": "always", "maxTokens": 400, "maxLines": 200, "earlyStop": False, "debounceMs": 0}
 # Requests that run to their end on the server (vLLM counts only those in vllm:request_success).
-SHORT = {"maxTokens": 8, "maxLineTokens": 8, "debounceMs": 0, "earlyStop": False}
+SHORT = {"maxTokens": 8, "maxLineTokens": 8, "debounceMs": 0, "earlyStop": False, "candidates": 1}
+# One candidate per invoked request: these tests count items and tokens of a single completion.
+ONE = {"debounceMs": 0, "candidates": 1}
 API_KEY = "vllm-ls-test-" + secrets.token_hex(16)  # fresh per run: a hit in a log can only be a leak
 WRONG_KEY = "vllm-ls-wrong-" + secrets.token_hex(16)
 
@@ -56,9 +58,10 @@ def remote_logs(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 async def vllm_server(remote_logs: Path) -> AsyncIterator[VllmServer]:
     # The key reaches vLLM through its environment, not its command line (which it logs).
-    # At most 2 requests at once: beyond that vLLM answers 503, which the overload test needs.
+    # At most 3 request slots (an invoked request asks for 3 candidates = 3 slots): beyond that
+    # vLLM answers 503, which the overload test needs.
     server = start_vllm_server(remote_logs / "vllm-server.log", {"VLLM_API_KEY": API_KEY},
-                               "--max-num-queued-reqs", "2")
+                               "--max-num-queued-reqs", "3")
     try:
         await wait_healthy(server, timeout=600)
         yield server
@@ -124,7 +127,7 @@ def _delta(after: dict, before: dict, key: str) -> float:
 
 
 async def test_completion_over_lsp_through_the_remote_engine(vllm_server, remote_logs):
-    async with lsp_session(remote_logs, "completion", [vllm_server.url], {"debounceMs": 0},
+    async with lsp_session(remote_logs, "completion", [vllm_server.url], ONE,
                            env={"VLLM_API_KEY": API_KEY}) as client:
         ready = await wait_status(client, "ready", 60)
         assert "smollm2" in ready["message"]
@@ -190,7 +193,7 @@ async def test_cancel_mid_stream_stops_the_servers_generation(vllm_server, remot
 async def test_endpoint_down_at_start_then_up_without_restarting(vllm_server, remote_logs):
     relay = Relay(int(vllm_server.url.rsplit(":", 1)[1]))  # its port answers only once opened
     try:
-        async with lsp_session(remote_logs, "down-then-up", [relay.url], {"debounceMs": 0},
+        async with lsp_session(remote_logs, "down-then-up", [relay.url], ONE,
                                env={"VLLM_API_KEY": API_KEY}) as client:
             down = await wait_status(client, "unavailable", 60)
             assert relay.url in down["message"] and "retrying" in down["message"]
@@ -245,7 +248,7 @@ async def test_overloaded_server_is_answered_at_once_with_empty_and_a_status(vll
         body = {"model": "smollm2", "prompt": FIB, "max_tokens": 1500, "stream": True}
         async with httpx.AsyncClient(timeout=60, headers=headers) as http, contextlib.AsyncExitStack() as stack:
             blockers = []
-            for _ in range(2):  # the server takes 2 requests at most (--max-num-queued-reqs 2)
+            for _ in range(3):  # the server takes 3 requests at most (--max-num-queued-reqs 3)
                 response = await stack.enter_async_context(
                     http.stream("POST", f"{vllm_server.url}/v1/completions", json=body))
                 assert response.status_code == 200
@@ -255,7 +258,7 @@ async def test_overloaded_server_is_answered_at_once_with_empty_and_a_status(vll
             before = await stats(client)
             assert await inline(client, uri, 1, 4, invoked=True) == []
             after = await stats(client)
-            # Answered while both blockers still run: nothing waited for capacity.
+            # Answered while all blockers still run: nothing waited for capacity.
             for lines in blockers:
                 assert await _next_data(lines)
         assert _delta(after, before, "engine_rejected") == 1
@@ -354,7 +357,7 @@ async def test_tls_is_verified_and_a_ca_bundle_makes_a_private_ca_work(vllm_serv
             assert await inline(client, uri, 1, 4, invoked=True) == []
         # Selected by settings this time, not by --engine-url.
         async with lsp_session(remote_logs, "tls-ca-bundle", [],
-                               {"engineUrl": relay.url, "debounceMs": 0, "caBundle": str(cert)},
+                               {**ONE, "engineUrl": relay.url, "caBundle": str(cert)},
                                env={"VLLM_API_KEY": API_KEY}) as client:
             ready = await wait_status(client, "ready", 60)
             assert f"on vLLM at {relay.url}" in ready["message"], ready  # the remote engine, over https
