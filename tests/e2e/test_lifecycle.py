@@ -21,7 +21,7 @@ from .lsp_helpers import (
 MISSING_MODEL = "/nonexistent/vllm-ls-test-model"
 
 # pytest-lsp runs a module-scoped client on a module-scoped event loop: the tests must share it.
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+module_loop = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_lsp.fixture(
@@ -36,6 +36,7 @@ async def fresh(lsp_client: LanguageClient):
         await lsp_client.shutdown_session()
 
 
+@module_loop
 async def test_loading_then_ready_then_clean_shutdown(fresh: LanguageClient):
     # initialize has returned although the model takes tens of seconds to load.
     uri = open_document(fresh, "def fibonacci(n):\n    ")
@@ -67,6 +68,7 @@ async def broken(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+@module_loop
 async def test_failed_model_says_why_once_and_keeps_serving(broken: LanguageClient):
     await wait_for(lambda: any(s["state"] == "failed" for s in broken.statuses), 120, "the load to fail")
     uri = open_document(broken, "x = 1\n")
@@ -79,6 +81,7 @@ async def test_failed_model_says_why_once_and_keeps_serving(broken: LanguageClie
     assert payload["engine_state"] == "failed" and payload["engine_requests_started"] == 0
 
 
+@module_loop
 async def test_invalid_settings_are_named_and_defaults_used(broken: LanguageClient):
     before = len(broken.messages)
     await configure(broken, {"debounceMs": "fast", "maxTokens": -5, "noSuchSetting": True, "model": MISSING_MODEL})
@@ -95,6 +98,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@module_loop
 async def test_tcp_binds_loopback_and_serves(tmp_path: Path):
     port = _free_port()
     cmd = [sys.executable, "-m", "lsp_server", "--model", MISSING_MODEL, "serve", "--tcp", "--port", str(port)]
