@@ -200,7 +200,7 @@ class EngineHost:
 
     def _end_progress(self, progress: bool, token: str, message: str) -> None:
         if progress:
-                self._progress().end(token, types.WorkDoneProgressEnd(message=message))
+            self._progress().end(token, types.WorkDoneProgressEnd(message=message))
 
     def report_failure(self, error: str) -> None:
         self.status("failed", error)
@@ -224,11 +224,6 @@ class EngineHost:
                    "engine": self.engine.name if self.engine else None,
                    "lastLatencyMs": self.last_latency_ms}
         self._notify(STATUS_NOTIFICATION, payload)
-
-    async def wait_until_settled(self) -> None:
-        """Wait for the current start attempt to end (ready or failed). Used by tests and tools."""
-        if self._task is not None:
-            await asyncio.shield(self._task)
 
     async def close(self) -> None:
         task, engine = self._task, self.engine
