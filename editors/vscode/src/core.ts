@@ -80,7 +80,7 @@ export function serverSettingKeys(configuration: unknown, section: string): stri
 
 /** The `vllm-ls/status` notification. */
 export interface Status {
-  state: "loading" | "ready" | "failed" | string;
+  state: "loading" | "ready" | "unavailable" | "overloaded" | "failed" | string;
   message?: string;
   engine?: string | null;
   lastLatencyMs?: number | null;
@@ -104,6 +104,11 @@ export function statusView(status: Status | undefined): StatusView {
     }
     case "loading":
       return { text: "$(sync~spin) vllm-ls", tooltip: `vllm-ls loading${engine}: ${message}`, severity: "warning" };
+    case "unavailable":
+      // A remote server is down; the engine retries by itself, so this is a warning, not an error.
+      return { text: "$(debug-disconnect) vllm-ls", tooltip: `vllm-ls paused${engine}: ${message}`, severity: "warning" };
+    case "overloaded":
+      return { text: "$(watch) vllm-ls", tooltip: `vllm-ls: the server is busy${engine}: ${message}`, severity: "warning" };
     case "failed":
       return { text: "$(error) vllm-ls", tooltip: `vllm-ls failed${engine}: ${message}`, severity: "error" };
     case "stopped":

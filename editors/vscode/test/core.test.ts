@@ -63,6 +63,15 @@ test("server setting keys come from every configuration block of package.json", 
   assert.deepEqual(serverSettingKeys({ properties: { "vllmLs.a": {}, "other.b": {} } }, SECTION), ["a"]);
 });
 
+test("status bar: a remote server that is down or busy is a warning, not an error", () => {
+  const paused = statusView({ state: "unavailable", message: "no vLLM server is reachable", engine: "remote" });
+  assert.equal(paused.severity, "warning");
+  assert.match(paused.tooltip, /no vLLM server is reachable/);
+  const busy = statusView({ state: "overloaded", message: "retry after 1.0 s" });
+  assert.equal(busy.severity, "warning");
+  assert.match(busy.tooltip, /busy/);
+});
+
 test("status bar: loading spins, ready shows the last latency, failure is an error", () => {
   assert.deepEqual(statusView({ state: "loading", message: "loading weights", engine: "embedded" }), {
     text: "$(sync~spin) vllm-ls",
