@@ -149,10 +149,12 @@ class StopMatcher:
         if not self._stops:
             return text, False
         buffer = self._pending + text
-        hits = [i for i in (buffer.find(stop) for stop in self._stops) if i != -1]
+        # The stop that *completes* first wins (ties: the longer one), as when a server checks
+        # stops token by token. That makes the cut independent of how the stream was chunked.
+        hits = [(i + len(stop), i) for stop in self._stops if (i := buffer.find(stop)) != -1]
         if hits:
             self.stopped, self._pending = True, ""
-            return buffer[: min(hits)], True
+            return buffer[: min(hits)[1]], True
         keep = _longest_partial_stop(buffer, self._stops)
         self._pending = buffer[len(buffer) - keep:] if keep else ""
         return buffer[: len(buffer) - keep], False

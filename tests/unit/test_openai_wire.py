@@ -123,6 +123,12 @@ def test_earliest_of_several_stops_wins():
     assert feed_all(StopMatcher(["bb", "a"]), ["xxbbyya"]) == ("xx", True)
 
 
+def test_the_stop_that_completes_first_wins_however_the_stream_is_chunked():
+    # '>' completes at 2, '<><' only at 3: a server checking token by token stops at '>'.
+    for pieces in (["<><"], ["<", "><"], ["<", ">", "<"]):
+        assert feed_all(StopMatcher([">", "<><"]), pieces) == ("<", True)
+
+
 @given(st.text(alphabet="ab\n<>ET", max_size=40), st.lists(st.integers(1, 6), max_size=20),
        st.lists(st.text(alphabet="ab\n<>ET", min_size=1, max_size=4), min_size=1, max_size=3))
 def test_stop_matcher_equals_cutting_the_whole_text(text, sizes, stops):
@@ -131,8 +137,8 @@ def test_stop_matcher_equals_cutting_the_whole_text(text, sizes, stops):
         pieces.append(rest[:size])
         rest = rest[size:]
     pieces.append(rest)
-    hits = [i for i in (text.find(s) for s in stops) if i != -1]
-    expected = (text[: min(hits)], True) if hits else (text, False)
+    hits = [(i + len(s), i) for s in stops if (i := text.find(s)) != -1]
+    expected = (text[: min(hits)[1]], True) if hits else (text, False)
     assert feed_all(StopMatcher(stops), pieces) == expected
 
 
