@@ -149,8 +149,9 @@ class GuardedProtocol(LanguageServerProtocol):
         log.warning("rejected a message%s: %s", f" ({what})" if what else "", reason)
         if msg_id is None and code not in (PARSE_ERROR, INVALID_REQUEST):
             return  # a notification or a response: nobody waits for an answer
-        self._send_data(types.ResponseErrorMessage(
-            id=msg_id, error=types.ResponseError(code=code, message=reason)))
+        # A plain object: lsprotocol's converter leaves out a null id, and JSON-RPC requires it
+        # (a reply without an id reads as a broken notification to clients).
+        self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": reason}})
 
     # -- documents ------------------------------------------------------------------------------
 
