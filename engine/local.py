@@ -278,6 +278,14 @@ class LocalEngine(Engine):
         llm, self._llm = self._llm, None
         self._state = EngineState.STOPPED
         if llm is not None:
+            # The output handler runs on this loop while shutdown() runs in a thread: stopped
+            # first, it cannot see the engine process go and log that as a failure (a traceback
+            # at every exit).
+            handler = getattr(llm, "output_handler", None)
+            if handler is not None and not handler.done():
+                handler.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await handler
             # shutdown() terminates the engine core process and joins it.
             await asyncio.to_thread(llm.shutdown)
             # AsyncLLM.__del__ calls shutdown() again, possibly at interpreter exit when vLLM's
