@@ -162,10 +162,10 @@ class Settings(BaseModel):
         "(end of line, end of block) instead of generating up to the token limit.",
     )
     request_timeout_ms: int = Field(
-        default=15000, ge=100, le=600000,
+        default=30000, ge=100, le=600000,
         description="Longest time a completion may take, from the request to the answer; beyond it the "
-        "engine work is aborted and the editor gets an empty result. A suggestion that late is no "
-        "longer wanted, and a stuck engine or server must not hold a keystroke.",
+        "engine work is aborted and the editor gets an empty result, so a stuck engine or server never "
+        "holds a keystroke. The default suits a CPU engine under load; on a GPU a few seconds is plenty.",
     )
     max_in_flight: int = Field(
         default=4, ge=1, le=256,

@@ -26,7 +26,7 @@ from .lsp_helpers import configure, inline_params, insert, open_document, stats,
 EDITORS = 32
 MiB = 1024 * 1024
 #: Growth of the server's resident memory from the end of the warm-up to the end, at most.
-#: Measured: under 10 MiB in 3 minutes (docs/reliability.md); pygls' leak of a Task and a Future per
+#: Measured: 1.5 MiB in 3 minutes (docs/reliability.md); pygls' leak of a Task and a Future per
 #: keystroke, fixed in lsp_server/guard.py, grew it by 48 MiB in the same run.
 RSS_GROWTH_BOUND = 32 * MiB
 
