@@ -133,6 +133,12 @@ class Engine(abc.ABC):
         """Why the engine failed, when `state` is FAILED."""
         return None
 
+    @property
+    def died(self) -> bool:
+        """The engine was serving and then stopped for good: a new one may serve again (unlike an
+        engine that failed to start, whose configuration is the problem)."""
+        return False
+
     @abc.abstractmethod
     async def start(self, progress: ProgressCallback | None = None) -> None:
         """Load or connect. Raises on failure (and leaves `state == FAILED`)."""

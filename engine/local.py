@@ -56,6 +56,17 @@ def _on_cpu() -> bool:
     return current_platform.is_cpu()
 
 
+_DIED = "vLLM's engine process stopped unexpectedly"
+
+
+def _no_telemetry() -> None:
+    # vLLM reports usage statistics to its developers' server by default (from GPU workers). Code
+    # typed in an editor is nobody's business, and neither is the fact that it was typed: off,
+    # unless the user has decided otherwise in the environment.
+    os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
 def _prepare_cpu_environment() -> None:
     # Two cores here: bind OpenMP to all of them and reserve none for the frontend, which
     # mostly waits on the engine process. Users can override both.
@@ -76,13 +87,18 @@ class LocalEngine(Engine):
         self._model_info = ModelInfo(name=self.name, max_model_len=config.max_model_len)
         self._counters = EngineCounters()
         self._active: set[str] = set()
+        self._died = False
 
     @property
     def state(self) -> EngineState:
         if self._state is EngineState.READY and self._llm is not None and self._llm.errored:
-            self._state = EngineState.FAILED
-            self._error = f"the engine died: {self._llm.dead_error}"
+            self._state, self._died = EngineState.FAILED, True
+            self._error = _DIED
         return self._state
+
+    @property
+    def died(self) -> bool:
+        return self.state is EngineState.FAILED and self._died
 
     @property
     def error(self) -> str | None:
@@ -124,6 +140,7 @@ class LocalEngine(Engine):
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        _no_telemetry()
         cpu = await asyncio.to_thread(_on_cpu)
         if cpu:
             _prepare_cpu_environment()
@@ -209,7 +226,8 @@ class LocalEngine(Engine):
         except Exception as exc:
             failed = True
             if self._llm.errored:
-                self._state, self._error = EngineState.FAILED, f"the engine died: {_describe(exc)}"
+                self._state, self._died = EngineState.FAILED, True
+                self._error = _DIED
             raise EngineUnavailable(_describe(exc)) from exc
         finally:
             # Closing the generator aborts inside vLLM; the explicit abort covers a request
@@ -260,6 +278,14 @@ class LocalEngine(Engine):
         llm, self._llm = self._llm, None
         self._state = EngineState.STOPPED
         if llm is not None:
+            # The output handler runs on this loop while shutdown() runs in a thread: stopped
+            # first, it cannot see the engine process go and log that as a failure (a traceback
+            # at every exit).
+            handler = getattr(llm, "output_handler", None)
+            if handler is not None and not handler.done():
+                handler.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await handler
             # shutdown() terminates the engine core process and joins it.
             await asyncio.to_thread(llm.shutdown)
             # AsyncLLM.__del__ calls shutdown() again, possibly at interpreter exit when vLLM's

@@ -1,5 +1,6 @@
 """Pure helpers for talking to a vLLM OpenAI-compatible server: nothing here does I/O.
 
+- `LineSplitter`: a response body's lines, bounded in length and in total.
 - `SseDecoder`: the `text/event-stream` framing of `/v1/completions` with `stream: true`.
 - `ChunkReader`: completion chunks → per-choice deltas with token counts (from continuous usage).
 - `StopMatcher`: stop strings the server cannot take (vLLM accepts at most 4), applied client-side.
@@ -24,6 +25,33 @@ DONE = "[DONE]"
 
 class WireError(ValueError):
     """The server sent something we cannot read (not JSON, an error event, ...)."""
+
+
+class LineSplitter:
+    """Text chunks in, complete lines out (without their line break), never holding more than
+    `max_line` characters of an unfinished line nor reading more than `max_total` characters in
+    all: a server that sends an endless line or an endless body gets a WireError, not our memory."""
+
+    def __init__(self, max_line: int = 1 << 20, max_total: int = 16 << 20):
+        self.max_line = max_line
+        self.max_total = max_total
+        self.total = 0
+        self._pending = ""
+
+    def feed(self, text: str) -> list[str]:
+        self.total += len(text)
+        if self.total > self.max_total:
+            raise WireError(f"the response is larger than {self.max_total} characters")
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        if len(self._pending) > self.max_line:
+            raise WireError(f"the server sent a line longer than {self.max_line} characters")
+        return [line.rstrip("\r") for line in lines]
+
+    def close(self) -> list[str]:
+        """The stream ended: an unfinished last line still counts."""
+        pending, self._pending = self._pending, ""
+        return [pending.rstrip("\r")] if pending else []
 
 
 class SseDecoder:

@@ -48,6 +48,7 @@ from .metering import METRICS, RUNNING, BusyMeter, Tally, attributed
 from .openai_wire import (
     DONE,
     ChunkReader,
+    LineSplitter,
     SseDecoder,
     StopMatcher,
     WireError,
@@ -90,6 +91,9 @@ class RemoteEngineConfig:
     tokenizer: str | None = None
     health: HealthPolicy = field(default_factory=HealthPolicy)
     max_connections: int = 64
+    #: Most characters of one completion response: n candidates x max_tokens chunks of a few
+    #: hundred bytes stay far below it; a server streaming without end does not.
+    max_response_chars: int = 16 << 20
 
 
 class RemoteEngine(Engine):
@@ -211,7 +215,7 @@ class RemoteEngine(Engine):
         """Probe one endpoint (`/health`, and `/v1/models` until the model is known)."""
         assert self._client is not None
         try:
-            response = await self._client.get(f"{endpoint.url}/health", timeout=self._probe_timeout())
+            response = await self._fetch("GET", f"{endpoint.url}/health", timeout=self._probe_timeout())
             if response.status_code != 200:
                 raise _Down(f"/health answered HTTP {response.status_code}")
             if not self._model_known:
@@ -233,7 +237,7 @@ class RemoteEngine(Engine):
 
     async def _learn_model(self, endpoint: Endpoint) -> None:
         assert self._client is not None
-        response = await self._client.get(f"{endpoint.url}/v1/models", timeout=self._probe_timeout())
+        response = await self._fetch("GET", f"{endpoint.url}/v1/models", timeout=self._probe_timeout())
         if response.status_code in (401, 403):
             raise _Fatal(f"{endpoint.url} rejected the API key (HTTP {response.status_code}); "
                          "check the apiKey setting or the environment variable named by apiKeyEnv")
@@ -266,7 +270,7 @@ class RemoteEngine(Engine):
         assert self._client is not None
         found = set()
         with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
-            response = await self._client.post(f"{endpoint.url}/tokenize", timeout=self._probe_timeout(), json={
+            response = await self._fetch("POST", f"{endpoint.url}/tokenize", timeout=self._probe_timeout(), json={
                 "model": self._model, "prompt": "".join(_SPECIAL_TOKEN_PROBES),
                 "add_special_tokens": False, "return_token_strs": True,
             })
@@ -444,13 +448,13 @@ class RemoteEngine(Engine):
     async def _read(
         self, response: httpx.Response, endpoint: Endpoint, client_stops: tuple[str, ...], n: int, call: _Call
     ) -> AsyncIterator[Delta]:
-        decoder, reader = SseDecoder(), ChunkReader()
+        decoder, reader, splitter = SseDecoder(), ChunkReader(), LineSplitter(max_total=self.config.max_response_chars)
         matchers: dict[int, StopMatcher] = {}
         finished: set[int] = set()
         tally = self._tallies[endpoint.url]
         prompt_counted = False
         try:
-            async for line in response.aiter_lines():
+            async for line in _lines(response, splitter):
                 data = decoder.feed(line)
                 if data is None:
                     continue
@@ -488,6 +492,20 @@ class RemoteEngine(Engine):
         if call is not None:
             await call.abort()
 
+    async def _fetch(self, method: str, url: str, limit: int = 8 << 20, **kwargs: Any) -> httpx.Response:
+        """A whole answer, but never more than `limit` bytes of it (a misbehaving server cannot
+        fill our memory)."""
+        assert self._client is not None
+        async with self._client.stream(method, url, **kwargs) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():  # decoded: a compressed bomb counts in full
+                body += chunk
+                if len(body) > limit:
+                    raise WireError(f"{url} answered with more than {limit} bytes")
+        return httpx.Response(response.status_code, content=bytes(body), request=response.request,
+                              headers={k: v for k, v in response.headers.items()
+                                       if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")})
+
     # -- tokens -----------------------------------------------------------------------------------
 
     async def tokenize(self, text: str) -> list[int]:
@@ -516,9 +534,9 @@ class RemoteEngine(Engine):
             raise EngineUnavailable(self._error or f"{self.name} is {self._state.value}")
         endpoint = (self._replicas.candidates(None) or self._replicas.healthy())[0]
         try:
-            response = await self._client.post(f"{endpoint.url}/tokenize", json={
+            response = await self._fetch("POST", f"{endpoint.url}/tokenize", json={
                 "model": self._model, "prompt": text, "add_special_tokens": add_special_tokens})
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, WireError) as exc:
             raise EngineUnavailable(f"{endpoint.url}/tokenize: {_describe(exc)}") from exc
         if response.status_code != 200:
             raise EngineUnavailable(f"{endpoint.url}/tokenize answered HTTP {response.status_code}: "
@@ -604,9 +622,9 @@ class RemoteEngine(Engine):
             return None
         meter = self._meters[endpoint.url]
         try:
-            response = await self._client.get(f"{endpoint.url}/metrics", timeout=self._probe_timeout())
+            response = await self._fetch("GET", f"{endpoint.url}/metrics", timeout=self._probe_timeout())
             values = parse_prometheus(response.text, METRICS) if response.status_code == 200 else {}
-        except httpx.HTTPError:
+        except (httpx.HTTPError, WireError):
             return None  # a hiccup: try again at the next period
         if "vllm:generation_tokens_total" not in values:
             if not meter.unavailable:
@@ -641,11 +659,24 @@ class _Call:
                 await response.aclose()  # closes the connection: the server aborts the request
 
 
-async def _error_text(response: httpx.Response) -> str:
+async def _error_text(response: httpx.Response, limit: int = 64 << 10) -> str:
+    """The error's message, from at most `limit` bytes of its body."""
+    body = bytearray()
     with contextlib.suppress(httpx.HTTPError):
-        await response.aread()
-        return error_message(response.text)
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) >= limit:
+                break
+        return error_message(bytes(body[:limit]))
     return "no details"
+
+
+async def _lines(response: httpx.Response, splitter: LineSplitter) -> AsyncIterator[str]:
+    async for text in response.aiter_text():
+        for line in splitter.feed(text):
+            yield line
+    for line in splitter.close():
+        yield line
 
 
 def _load_tokenizer(path: str) -> Any:

@@ -121,7 +121,10 @@ class Completer:
             elif exc.retry_after is not None:
                 self._counters.engine_rejected += 1
                 self._host.report_busy(str(exc))
+            else:
+                self._host.report_request_error(str(exc))
             return EMPTY
+        self._host.request_succeeded()
         latency = (time.perf_counter() - started) * 1000
         self._host.last_latency_ms = round(latency, 1)
         if not texts:

@@ -21,8 +21,10 @@ from engine.base import Engine, EngineCounters, EngineState
 from engine.local import LocalEngine, LocalEngineConfig
 from engine.remote import RemoteEngineConfig
 
-from .logs import register_secret
+from .logs import redact, register_secret
+from .notices import Notices
 from .settings import Settings
+from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +87,11 @@ class EngineHost:
         self._task: asyncio.Task | None = None
         self._tokens = itertools.count(1)
         self._shown_errors: set[str] = set()
-        self._warned_unavailable = False
-        self._retired = EngineCounters()  # counters of engines replaced by a settings change
+        self._settings: Settings | None = None
+        self._retired = EngineCounters()  # counters of engines replaced (settings change, restart)
         self.last_latency_ms: float | None = None
+        self.notices = Notices()
+        self.supervisor = Supervisor(self)
 
     @property
     def state(self) -> EngineState:
@@ -98,7 +102,7 @@ class EngineHost:
         if engine is not None and engine.state is EngineState.READY:
             return engine
         if engine is not None and engine.state is EngineState.FAILED:
-            self.report_failure(engine.error or "the engine failed")
+            self.report_failure(engine.error or "the engine failed")  # a death wakes the supervisor
         if engine is not None and engine.state is EngineState.UNAVAILABLE:
             engine.wake()  # someone is waiting: check the endpoints again soon
         return None
@@ -113,27 +117,25 @@ class EngineHost:
 
     def counters(self) -> EngineCounters:
         current = self.engine.counters() if self.engine is not None else EngineCounters()
-        if isinstance(self.engine, LocalEngine) or self.engine is None:
-            # vLLM's in-process metrics are process-wide: they already include retired engines.
-            retired_tokens = 0
-        else:
-            retired_tokens = self._retired.tokens_generated
+        # vLLM's in-process metrics are process-wide but start again from zero with each new
+        # AsyncLLM (it unregisters the old collectors): a retired engine's count is added like the rest.
         total = EngineCounters(**{
             name: getattr(current, name) + getattr(self._retired, name) for name in vars(current)
         })
-        total.tokens_generated = current.tokens_generated + retired_tokens
         total.requests_in_flight = current.requests_in_flight
         return total
 
     def start(self, settings: Settings) -> None:
         """Start (or restart, if its settings changed) the engine in the background."""
         identity = engine_identity(settings)
+        self._settings = settings
+        self.supervisor.watch()
         if identity == self._identity and self.engine is not None:
             return
         self._identity = identity
         previous_task, previous = self._task, self.engine
         self.engine = self._factory(settings)
-        self._warned_unavailable = False
+        self.notices.recovered("unavailable")
         engine = self.engine
         engine.set_listener(lambda state, message: self._on_engine_state(engine, state, message))
         self._task = asyncio.create_task(self._run(self.engine, previous_task, previous))
@@ -175,6 +177,7 @@ class EngineHost:
         if engine is not self.engine:
             return  # an engine being replaced
         if state is EngineState.READY:
+            self.notices.recovered("unavailable")
             self.status("ready", message)
         elif state is EngineState.UNAVAILABLE:
             self.report_unavailable(message)
@@ -203,29 +206,76 @@ class EngineHost:
             self._progress().end(token, types.WorkDoneProgressEnd(message=message))
 
     def report_failure(self, error: str) -> None:
+        engine = self.engine
+        if self.supervisor.restarting or (engine is not None and engine.died):
+            self.supervisor.wake()  # the supervisor restarts it and tells the user, once
+            return
         self.status("failed", error)
         if error not in self._shown_errors:  # once per distinct error: no popup storm
             self._shown_errors.add(error)
-            self._show_message(f"vllm-ls: the completion engine is not available: {error}", True)
+            self._show_message(redact(f"vllm-ls: the completion engine is not available: {error}"), True)
 
     def report_unavailable(self, message: str) -> None:
-        """Nothing can serve now, and the engine is retrying: a status, and one warning per engine."""
+        """Nothing can serve now, and the engine is retrying: a status, and one warning per outage."""
         self.status("unavailable", message)
-        if not self._warned_unavailable:
-            self._warned_unavailable = True
-            self._show_message(f"vllm-ls: completions are paused: {message}", False)
+        self._trouble("unavailable", message, f"vllm-ls: completions are paused: {message}")
 
     def report_busy(self, message: str) -> None:
-        """The engine turned a request away (overloaded): a status only, it passes by itself."""
+        """The engine turned a request away (overloaded): it passes by itself."""
         self.status("overloaded", message)
+        self._trouble("overloaded", message, f"vllm-ls: the completion server is overloaded: {message}")
+
+    def report_request_error(self, detail: str) -> None:
+        """One request failed while the engine is up (an HTTP error, a broken or oversized stream, a
+        timeout): details in the client's log, one popup per episode."""
+        self.status("degraded", detail)
+        self._trouble("requests", detail, f"vllm-ls: completions are failing: {detail}")
+
+    def request_succeeded(self) -> None:
+        """An engine request went through: episodes of failing or rejected requests are over."""
+        self.notices.recovered("requests")
+        self.notices.recovered("overloaded")
+
+    def engine_died(self, error: str) -> None:
+        self.status("restarting", f"the engine stopped: {error}")
+        self._trouble("restart", error, f"vllm-ls: the completion engine stopped ({error}); restarting it")
+
+    def engine_restarted(self) -> None:
+        self.notices.recovered("restart")
+        self._log_message(f"vllm-ls: the completion engine is back ({self.engine.name if self.engine else ''})",
+                          types.MessageType.Info)
+
+    def restart_gave_up(self, error: str, attempts: int) -> None:
+        message = f"the engine could not be restarted after {attempts} attempts: {error}"
+        self.status("failed", message)
+        self._show_message(f"vllm-ls: {message}", True)
+
+    def restart(self) -> None:
+        """Build a new engine with the current settings (the old one is closed first)."""
+        if self._settings is None:
+            return
+        self._identity = None
+        self.start(self._settings)
+
+    def _trouble(self, kind: str, detail: str, popup_text: str) -> None:
+        popup, log_it = self.notices.trouble(kind, detail)
+        if popup:
+            self._show_message(redact(popup_text), False)  # also written to the client's log
+        elif log_it:
+            self._log_message(f"vllm-ls: {detail}", types.MessageType.Warning)
+
+    def _log_message(self, message: str, kind: types.MessageType) -> None:
+        self._notify(types.WINDOW_LOG_MESSAGE, types.LogMessageParams(type=kind, message=redact(message)))
 
     def status(self, state: str, message: str) -> None:
+        message = redact(message)
         payload = {"state": state, "message": message,
                    "engine": self.engine.name if self.engine else None,
                    "lastLatencyMs": self.last_latency_ms}
         self._notify(STATUS_NOTIFICATION, payload)
 
     async def close(self) -> None:
+        await self.supervisor.stop()
         task, engine = self._task, self.engine
         self._task = None
         if task is not None and not task.done():

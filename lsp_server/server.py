@@ -7,13 +7,13 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
 
 from . import __version__
 from .completer import Completer
 from .context import RecentDocuments
 from .engine_host import EngineHost
 from .features import completion, documents, inline_completion, lifecycle, stats
+from .guard import GuardedProtocol, report_server_error
 from .scheduler import Scheduler
 from .settings import Settings, parse_settings
 from .stats import ServerCounters
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 FEATURES = (lifecycle, documents, inline_completion, completion, stats)
 
 
-class VllmProtocol(LanguageServerProtocol):
+class VllmProtocol(GuardedProtocol):
     def structure_message(self, data: dict[str, Any]) -> Any:
         # JSON-RPC makes `params` optional, and vscode-jsonrpc omits it for `sendRequest(method)`.
         # pygls 2.1 fails to read such a message for a custom method and never answers, so the
@@ -69,6 +69,9 @@ class VllmLanguageServer(LanguageServer):
         if problems:
             log.warning("settings problems: %s", "; ".join(problems))
             self._show_message("vllm-ls settings: " + "; ".join(problems), error=False)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        report_server_error(error, source)
 
     def start_engine(self) -> None:
         self.host.start(self.settings)

@@ -161,6 +161,12 @@ class Settings(BaseModel):
         description="Stop the engine as soon as the completion is known to be complete "
         "(end of line, end of block) instead of generating up to the token limit.",
     )
+    request_timeout_ms: int = Field(
+        default=30000, ge=100, le=600000,
+        description="Longest time a completion may take, from the request to the answer; beyond it the "
+        "engine work is aborted and the editor gets an empty result, so a stuck engine or server never "
+        "holds a keystroke. The default suits a CPU engine under load; on a GPU a few seconds is plenty.",
+    )
     max_in_flight: int = Field(
         default=4, ge=1, le=256,
         description="Most engine requests this server runs at once, across documents; beyond it the "

@@ -29,6 +29,10 @@ class ServerCounters:
     candidates_returned: int = 0  # distinct candidates returned for explicitly invoked requests
     debounce_ms: int = 0  # the debounce interval used last (adaptive or fixed)
     engine_rejected: int = 0  # turned away at once by an overloaded engine (HTTP 429/503)
+    completions_timed_out: int = 0  # answered empty when requestTimeoutMs ran out (engine work aborted)
+    messages_rejected: int = 0  # client messages answered with an error or dropped (malformed, invalid params)
+    engine_restarts: int = 0  # the in-process engine rebuilt after it died
+    handlers_pending: int = 0  # now, not since start: handlers running or held by pygls (0 when idle)
 
 
 def stats_payload(

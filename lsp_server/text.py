@@ -67,18 +67,35 @@ def units_to_index(line: str, character: int, encoding: str = "utf-16") -> int:
     return len(line)
 
 
+def line_start(text: str, line: int) -> int | None:
+    """Offset where line `line` starts, or None when the text has fewer lines."""
+    if line <= 0:
+        return 0 if line == 0 else None
+    # One regex pass in C: a 10 MB document costs tens of milliseconds, and no list of every
+    # line's start is built for one position.
+    match = re.compile(r"(?:[^\r\n]*+(?>\r\n|\r|\n)){%d}" % line).match(text)
+    return match.end() if match is not None else None
+
+
 def offset_at(
     text: str, line: int, character: int, starts: list[int] | None = None, encoding: str = "utf-16"
 ) -> int:
     """Python string offset of the LSP position (`line`, `character` code units), clamped."""
-    starts = starts if starts is not None else line_starts(text)
     if line < 0:
         return 0
-    if line >= len(starts):
+    if starts is not None:
+        start: int | None = starts[line] if line < len(starts) else None
+    else:
+        start = line_start(text, line)
+    if start is None:
         return len(text)
-    start = starts[line]
     end = line_content_end(text, start)
     return start + units_to_index(text[start:end], character, encoding)
+
+
+def line_count(text: str) -> int:
+    """Lines of `text`: line breaks plus one."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n") + 1
 
 
 @dataclass(frozen=True)
@@ -114,3 +131,45 @@ def indent_width(line: str, tab_size: int = 4) -> int:
     for ch in leading_whitespace(line):
         width = (width // tab_size + 1) * tab_size if ch == "\t" else width + 1
     return width
+
+
+class EditOutsideDocument(ValueError):
+    """An edit's range starts or ends on a line the document does not have: the editor's copy and
+    ours differ, and applying it anyway would corrupt ours without anyone noticing."""
+
+
+def apply_edit(
+    text: str, start: tuple[int, int], end: tuple[int, int], new_text: str, encoding: str = "utf-16",
+) -> str:
+    """`text` with the range (`start`, `end`) — (line, character) in code units of `encoding` —
+    replaced by `new_text`, as LSP's incremental `didChange` means it.
+
+    Lines end at `\\r\\n`, `\\n` or a lone `\\r` and nowhere else (pygls splits at every character
+    `str.splitlines` knows, form feed and U+2028 included, and so applies edits to the wrong line of
+    documents that contain them). A character past a line's end means the line's end (the spec); a
+    position inside a surrogate pair means the pair's start. One line past the last is the end of the
+    document (Neovim sends such ranges); further out raises EditOutsideDocument. A start after the
+    end is swapped with it (as vscode-languageserver's documents do).
+    """
+    lines = line_count(text)
+    for line, _ in (start, end):
+        if line > lines:
+            raise EditOutsideDocument(f"line {line} is beyond the document's {lines} lines")
+    first = offset_at(text, start[0], start[1], encoding=encoding)
+    last = offset_at(text, end[0], end[1], encoding=encoding)
+    if first > last:
+        first, last = last, first
+    return text[:first] + new_text + text[last:]
+
+
+def scrub_surrogates(text: str) -> str:
+    """`text` with lone surrogates (JSON may carry `\\ud800` alone) replaced by U+FFFD.
+
+    Tokenizers and HTTP bodies need valid Unicode; a replacement keeps every later position
+    unchanged, because a lone surrogate and U+FFFD are one UTF-16 code unit each.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text

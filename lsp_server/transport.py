@@ -12,11 +12,11 @@ import asyncio
 import logging
 import os
 import sys
-import threading
 from typing import BinaryIO
 
-from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+from pygls.io_ import StdoutWriter
 
+from . import guard
 from .server import VllmLanguageServer
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,13 @@ def _run(server: VllmLanguageServer, session) -> int:
 
 async def _stdio_session(server: VllmLanguageServer, protocol_out: BinaryIO) -> None:
     server.protocol.set_writer(StdoutWriter(protocol_out))
-    reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
-    await _session(server, reader)
+    loop = asyncio.get_running_loop()
+    stdin = sys.stdin.buffer.fileno()
+
+    def read():  # whatever has arrived, up to 64 KiB; b"" when the client closed the pipe
+        return loop.run_in_executor(server.thread_pool, os.read, stdin, 1 << 16)
+
+    await _session(server, read)
 
 
 async def _tcp_session(server: VllmLanguageServer, host: str, port: int) -> None:
@@ -72,7 +77,7 @@ async def _tcp_session(server: VllmLanguageServer, host: str, port: int) -> None
         log.info("client connected from %s", writer.get_extra_info("peername"))
         server.protocol.set_writer(writer)  # type: ignore[arg-type]
         try:
-            await _session(server, reader)
+            await _session(server, lambda: reader.read(1 << 16))
         finally:
             done.set()
 
@@ -84,13 +89,9 @@ async def _tcp_session(server: VllmLanguageServer, host: str, port: int) -> None
         await done.wait()
 
 
-async def _session(server: VllmLanguageServer, reader) -> None:
-    stop = threading.Event()
+async def _session(server: VllmLanguageServer, read) -> None:
     try:
-        await run_async(
-            stop_event=stop, reader=reader, protocol=server.protocol, logger=log,
-            error_handler=server.report_server_error,
-        )
+        await guard.serve(read, server.protocol)
         log.info("client closed the connection")
     finally:
         await server.host.close()

@@ -30,20 +30,29 @@ async def completion_at(
     """
     counters = ls.counters
     counters.completions_requested += 1
-    document = ls.workspace.text_documents.get(uri)
-    if document is None:
-        log.warning("completion requested for a document that was never opened: %s", uri)
+    document = ls.protocol.document(uri)
+    if document is None:  # not open, or out of sync with the editor (logged)
         counters.completions_empty += 1
         return EMPTY
     text = document.source
     offset = offset_at(text, position.line, position.character, encoding=ls.position_encoding)
     ls.recent.touch(uri)
+    deadline = ls.settings.request_timeout_ms / 1000
     async with ls.scheduler.turn(uri) as turn:
         try:
-            completion = await ls.completer.complete(
-                text, offset, turn, uri=uri, invoked=invoked,
-                path=display_path(uri, ls.workspace.root_uri), documents=other_documents(ls, uri),
-            )
+            # The deadline cancels the engine work like a client's cancel does (the stream is
+            # closed, the engine aborts), but the editor gets an empty answer instead of an error.
+            async with asyncio.timeout(deadline):
+                completion = await ls.completer.complete(
+                    text, offset, turn, uri=uri, invoked=invoked,
+                    path=display_path(uri, ls.workspace.root_uri), documents=other_documents(ls, uri),
+                )
+        except TimeoutError:
+            counters.completions_timed_out += 1
+            counters.completions_empty += 1
+            log.warning("completion for %s took longer than requestTimeoutMs (%.0f ms): aborted", uri, deadline * 1000)
+            ls.host.report_request_error(f"a completion took longer than {deadline:.1f} s and was abandoned")
+            return EMPTY
         except Superseded as superseded:
             if superseded.reached_engine:
                 counters.completions_superseded += 1
@@ -68,7 +77,7 @@ def other_documents(ls: VllmLanguageServer, uri: str) -> list[ContextDocument]:
     for other in ls.recent.most_recent(exclude=uri):
         if len(documents) >= wanted:
             break
-        document = ls.workspace.text_documents.get(other)
+        document = ls.protocol.document(other, quiet=True)
         if document is not None and document.source.strip():
             documents.append(ContextDocument(display_path(other, ls.workspace.root_uri), document.source))
     return documents

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from ..text import units_len, units_to_index
+from ..text import line_content_end, line_start, units_len, units_to_index
 from .common import completion_at
 
 if TYPE_CHECKING:
@@ -27,11 +27,13 @@ async def completion(ls: VllmLanguageServer, params: types.CompletionParams) -> 
     result = await completion_at(ls, params.text_document.uri, params.position)
     if not result.text:
         return types.CompletionList(is_incomplete=True, items=[])
-    document = ls.workspace.text_documents.get(params.text_document.uri)
+    document = ls.protocol.document(params.text_document.uri, quiet=True)
     if document is None:  # closed while we were completing
         return types.CompletionList(is_incomplete=True, items=[])
     encoding = ls.position_encoding
-    line = document.lines[params.position.line].rstrip("\r\n") if params.position.line < len(document.lines) else ""
+    text = document.source
+    start_of_line = line_start(text, params.position.line)
+    line = text[start_of_line: line_content_end(text, start_of_line)] if start_of_line is not None else ""
     before = line[: units_to_index(line, params.position.character, encoding)]
     word = _WORD_TAIL.search(before).group(0)
     start = types.Position(line=params.position.line, character=params.position.character - units_len(word, encoding))

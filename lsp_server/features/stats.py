@@ -14,6 +14,9 @@ METHOD = "vllm-ls/stats"
 
 async def stats(ls: VllmLanguageServer, params: Any) -> dict[str, Any]:
     await ls.host.refresh_counters()
+    ls.counters.messages_rejected = ls.protocol.rejected
+    ls.counters.engine_restarts = ls.host.supervisor.restarts
+    ls.counters.handlers_pending = ls.protocol.handlers_pending - 1  # not counting this request
     details = ls.host.engine.details() if ls.host.engine is not None else {}
     return stats_payload(ls.counters, ls.host.counters(), ls.host.state.value, details)
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import itertools
+import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -127,3 +131,48 @@ async def inline(client: LanguageClient, uri: str, line: int, character: int, in
     result = await client.text_document_inline_completion_async(inline_params(uri, line, character, invoked))
     items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
     return [item.insert_text for item in items]
+
+
+@contextlib.asynccontextmanager
+async def spawned(
+    logs: Path, name: str, flags: list[str], settings: dict | None = None, env: dict[str, str] | None = None,
+    initialized: bool = True,
+):
+    """A language server of its own (not the shared session): `--log-file` and stderr go to `logs`.
+    Shut down at the end unless the test ended it itself."""
+    command = server_command(*flags, "-v", log_file=logs / f"{name}.log")
+    # bash only redirects the server's stderr into a file we can search, then becomes the server.
+    wrapped = ["bash", "-c", 'exec "$@" 2>>"$0"', str(logs / f"{name}.stderr"), *command]
+    client = make_client()
+    base_env = {k: v for k, v in os.environ.items() if k != "VLLM_API_KEY"}
+    await client.start_io(*wrapped, env={**base_env, **(env or {})})
+    try:
+        if initialized:
+            await initialize(client, settings or {})
+        yield client
+    finally:
+        if client._server.returncode is None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.shutdown_session(), 30)
+        if client._server.returncode is None:
+            client._server.kill()
+        await client.stop()
+
+
+def expect_reply(client: LanguageClient, msg_id: Any) -> asyncio.Future:
+    """A future for the server's answer to a request written as raw bytes (or to none: `msg_id`
+    None receives answers with a null id, such as parse errors)."""
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    client.protocol._request_futures[msg_id] = future
+    return asyncio.wrap_future(future)
+
+
+def write_raw(client: LanguageClient, data: bytes) -> None:
+    """Bytes straight onto the server's stdin, between the client's own messages."""
+    client._server.stdin.write(data)
+
+
+def frame(body: bytes | dict, length: int | None = None) -> bytes:
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body) if length is None else length, body)

@@ -81,6 +81,12 @@ class Host:
     def report_failure(self, error: str) -> None:
         raise AssertionError(error)
 
+    def report_request_error(self, detail: str) -> None:
+        raise AssertionError(detail)
+
+    def request_succeeded(self) -> None:
+        pass
+
 
 def complete(engine: Engine, text: str, offset: int, settings: Settings, invoked: bool = False,
              completer: Completer | None = None):

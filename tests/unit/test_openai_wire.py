@@ -199,3 +199,26 @@ def test_error_message(body, expected):
 
 def test_error_message_is_shortened():
     assert len(error_message("x" * 1000, limit=50)) == 51
+
+
+def test_line_splitter_joins_lines_across_chunks_and_keeps_the_unfinished_one():
+    from engine.openai_wire import LineSplitter
+
+    splitter = LineSplitter()
+    assert splitter.feed("data: a\r\nda") == ["data: a"]
+    assert splitter.feed("ta: b\n\n") == ["data: b", ""]
+    assert splitter.feed("data: c") == []
+    assert splitter.close() == ["data: c"]
+
+
+def test_line_splitter_refuses_an_endless_line_and_an_endless_body():
+    from engine.openai_wire import LineSplitter, WireError
+
+    splitter = LineSplitter(max_line=100, max_total=1000)
+    with pytest.raises(WireError, match="longer than 100"):
+        for _ in range(10):
+            splitter.feed("x" * 30)
+    splitter = LineSplitter(max_line=100, max_total=1000)
+    with pytest.raises(WireError, match="larger than 1000"):
+        for _ in range(200):
+            splitter.feed("data: 1\n\n")

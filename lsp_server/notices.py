@@ -1,0 +1,58 @@
+"""When to interrupt the user about a fault, and when to write its details to the log.
+
+A server that fails on every keystroke must not pop up a message on every keystroke. Faults come in
+episodes: the first failure of a kind opens one (one popup), the next success closes it. A kind
+that keeps flapping (down, up, down) does not pop up again until `quiet_s` has passed since its
+last popup. Details go to the client's log (`window/logMessage`) for every failure, except that an
+identical detail is written at most once per `log_gap_s`. Pure bookkeeping: the clock is injected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Kind:
+    open: bool = False
+    last_popup: float = float("-inf")
+    logged: dict[str, float] = field(default_factory=dict)
+
+
+class Notices:
+    def __init__(self, quiet_s: float = 300.0, log_gap_s: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self.quiet_s = quiet_s
+        self.log_gap_s = log_gap_s
+        self._clock = clock
+        self._kinds: dict[str, _Kind] = {}
+
+    def trouble(self, kind: str, detail: str) -> tuple[bool, bool]:
+        """A failure of `kind`: (pop up now?, write `detail` to the log now?)."""
+        now = self._clock()
+        state = self._kinds.setdefault(kind, _Kind())
+        popup = not state.open and now - state.last_popup >= self.quiet_s
+        state.open = True
+        if popup:
+            state.last_popup = now
+        last_logged = state.logged.get(detail, float("-inf"))
+        log = now - last_logged >= self.log_gap_s
+        if log:
+            state.logged[detail] = now
+            if len(state.logged) > 64:  # details carry numbers (seconds, ports): keep the newest
+                for stale in sorted(state.logged, key=state.logged.get)[:32]:
+                    del state.logged[stale]
+        return popup, log
+
+    def recovered(self, kind: str) -> bool:
+        """The fault of `kind` is over (a success); True if an episode was open."""
+        state = self._kinds.get(kind)
+        if state is None or not state.open:
+            return False
+        state.open = False
+        return True
+
+    def is_open(self, kind: str) -> bool:
+        state = self._kinds.get(kind)
+        return state is not None and state.open
