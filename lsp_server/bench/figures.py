@@ -8,16 +8,18 @@ Server side (`vllm-ls/stats`, sampled before and after the replay; the engine is
   a newer keystroke, or the post-processor knowing the answer); None when nothing was stopped;
 - prefix-cache hit ratio: `prompt_tokens_cached` / `prompt_tokens`.
 
-Client side (the bench's record of every request):
-- shown latency: for every keystroke whose completion the editor shows, the time from sending that
-  keystroke's `didChange` to the answer. Shown means a non-empty answer that arrived before the
-  editor's next keystroke (after it, VS Code has cancelled the request and Neovim discards answers
-  for an older version of the buffer); after the last keystroke, before the end of the pause the
-  plan gives it, like every other pause (the bench still waits for every answer, but a completion
-  that comes later is not counted as shown);
-- pauses served: of the keystrokes the user pauses after, how many got a completion shown before
-  typing resumed;
-- completion latency: the same time for every non-empty answer, shown or too late to be.
+Client side (the bench's record of every request). A completion is *shown* when the answer is
+non-empty and arrives before the editor's next keystroke: after it, VS Code has cancelled the
+request and Neovim drops answers for an older version of the buffer. After the last keystroke the
+end of the pause the plan gives it plays that part (the bench still waits for every answer, but one
+that comes later is not counted as shown).
+- shown latency: per typing pause, the time from sending the `didChange` of the keystroke before the
+  pause to the completion shown for it; pauses where none was shown before typing resumed have no
+  latency and count as not served. This is the wait a user sees when they stop to look;
+- pauses served: of the pauses, how many got a completion shown;
+- shown while typing: completions shown at keystrokes inside a burst (mostly the typed-ahead cache
+  answering as the user types what the suggestion said);
+- completion latency: the keystroke-to-answer time of every non-empty answer, shown or too late.
 """
 
 from __future__ import annotations
@@ -104,18 +106,19 @@ def server_figures(delta: Mapping[str, int], keystrokes: int) -> dict[str, Any]:
 def client_figures(records: Iterable[RequestRecord]) -> dict[str, Any]:
     items = list(records)
     outcomes = {name: sum(r.outcome == name for r in items) for name in (COMPLETION, EMPTY, CANCELLED, ERROR, UNANSWERED)}
-    shown = [r.latency_ms for r in items if r.shown]
     pauses = [r for r in items if r.pause_after]
+    served = [r.latency_ms for r in pauses if r.shown]
     return {
-        "shown_latency_ms": latency_summary(shown),
+        "shown_latency_ms": latency_summary(served),
+        "pauses": {"total": len(pauses), "served": len(served)},
+        "shown_while_typing": sum(r.shown for r in items if not r.pause_after),
         "completion_latency_ms": latency_summary([r.latency_ms for r in items
                                                   if r.outcome == COMPLETION and r.latency_ms is not None]),
-        "pauses": {"total": len(pauses), "served": sum(r.shown for r in pauses)},
         "requests": {
             "sent": len(items),
             # Every request gets an answer: a completion, an empty list or the cancellation error.
             "answered": len(items) - outcomes[UNANSWERED],
-            "shown": len(shown),
+            "shown": sum(r.shown for r in items),
             **outcomes,
         },
     }

@@ -33,7 +33,7 @@ def _ms(value: float | None) -> str:
 
 def runs_table(runs: Sequence[dict[str, Any]]) -> list[str]:
     header = ("profile", "editors", "keys", "req/100k", "waste", "tok/cancel", "cache hit", "shown p50",
-              "p95 ms", "pauses", "any p50", "answered", "overhead", "RSS srv", "RSS eng")
+              "p95 ms", "pauses", "typing", "answered", "overhead", "RSS srv", "RSS eng")
     rows = [header]
     for run in runs:
         requests, pauses, latency = run["requests"], run["pauses"], run["shown_latency_ms"]
@@ -42,7 +42,7 @@ def runs_table(runs: Sequence[dict[str, Any]]) -> list[str]:
             _num(run["engine_requests_per_100_keystrokes"]), _pct(run["waste_ratio"]),
             _num(run["tokens_after_cancel"], "{:.2f}"), _pct(run["prefix_cache_hit_ratio"]),
             _ms(latency["p50"]), _ms(latency["p95"]), f"{pauses['served']}/{pauses['total']}",
-            _ms(run["completion_latency_ms"]["p50"]),
+            str(run["shown_while_typing"]),
             f"{requests['answered']}/{requests['sent']}", _num(run["overhead_ratio"], "{:.2f}x"),
             _num(run["peak_rss_mb"], "{:.0f} MB"), _num(run["peak_rss_engine_mb"], "{:.0f} MB"),
         ))
@@ -169,8 +169,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ("waste (share of generated tokens)", [r["waste_ratio"] for r in runs], WASTE_MAX),
         ("prefix-cache hit ratio", [r["prefix_cache_hit_ratio"] for r in runs], CACHE_HIT_MIN),
         ("tokens after a cancel", [r["tokens_after_cancel"] for r in runs], TOKENS_AFTER_CANCEL_MAX),
-        ("shown latency p50 / p95 (ms)", None, None),
+        ("shown latency at pauses, p50 / p95 (ms)", None, None),
         ("LSP overhead (x direct call)", [r["overhead_ratio"] for r in runs], OVERHEAD_MAX),
+        ("pauses with a completion shown", [r["pauses"]["served"] / r["pauses"]["total"] if r["pauses"]["total"]
+                                            else None for r in runs], None),
     ]
     quality = result.get("quality")
     count = len(panels) + (1 if quality and quality["variants"] else 0)
@@ -187,6 +189,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
             xs = range(len(runs))
             ax.bar([x - 0.2 for x in xs], p50, width=0.4, color=colors, label="p50")
             ax.bar([x + 0.2 for x in xs], p95, width=0.4, color=colors, alpha=0.5, label="p95")
+            for x, run in zip(xs, runs):
+                if not run["shown_latency_ms"]["n"]:
+                    ax.text(x, 0, "none shown", ha="center", va="bottom", fontsize=8)
             ax.legend(fontsize=8)
         else:
             ax.bar(range(len(runs)), [v or 0 for v in values], color=colors)
@@ -194,6 +199,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
                 ax.text(x, v or 0, "n/a" if v is None else f"{v:.3g}", ha="center", va="bottom", fontsize=8)
         if target is not None:
             ax.axhline(target, color="black", linestyle="--", linewidth=1)
+        ax.margins(y=0.15)
         ax.set_xticks(range(len(runs)), labels, fontsize=8)
     if count > len(panels):
         ax = flat[len(panels)]

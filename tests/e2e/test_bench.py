@@ -81,7 +81,8 @@ def test_every_run_has_every_field_with_sane_values(bench):
         # The engine stops within one decode step of being told (the design's promise).
         assert 0 <= run["tokens_after_cancel"] <= 1, run["stats"]
         latency = run["shown_latency_ms"]
-        assert set(latency) == {"p50", "p95", "n"} and latency["n"] == run["requests"]["shown"]
+        assert set(latency) == {"p50", "p95", "n"} and latency["n"] == run["pauses"]["served"]
+        assert run["pauses"]["served"] + run["shown_while_typing"] == run["requests"]["shown"]
         if latency["n"]:
             assert 0 < latency["p50"] <= latency["p95"]
         assert run["pauses"]["served"] <= run["pauses"]["total"]

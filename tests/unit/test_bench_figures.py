@@ -58,26 +58,28 @@ def _record(editor, index, sent, outcome, answered, deadline, pause=False, style
                          text="x" if outcome == COMPLETION else "", deadline=deadline)
 
 
-def test_shown_means_a_completion_before_the_next_keystroke():
+def test_shown_latency_is_per_pause_and_shown_means_before_the_next_keystroke():
     records = [
         _record(0, 0, 0.0, COMPLETION, 0.30, 0.20),  # came after the next keystroke: not shown
         _record(0, 1, 0.2, EMPTY, 0.25, 0.40),
         _record(0, 2, 0.4, COMPLETION, 0.90, 1.50, pause=True),  # shown during the pause: 500 ms
         _record(0, 3, 1.5, CANCELLED, 1.6, 1.7),
         _record(0, 4, 1.7, COMPLETION, 1.8, 3.0, pause=True),  # 100 ms
+        _record(0, 5, 3.0, COMPLETION, 3.002, 3.1),  # typing along a suggestion: shown, not a pause
         _record(1, 0, 0.0, COMPLETION, 5.0, 2.0, pause=True, style="neovim"),  # too late for the pause
         _record(1, 1, 2.0, UNANSWERED, None, 4.0, style="neovim"),
     ]
-    figures = run_figures({"engine_requests_started": 2}, records, keystrokes=7)
+    figures = run_figures({"engine_requests_started": 2}, records, keystrokes=8)
     assert figures["shown_latency_ms"]["n"] == 2
     assert figures["shown_latency_ms"]["p50"] == pytest.approx(300.0)
     assert figures["pauses"] == {"total": 3, "served": 2}
-    # Every non-empty answer, shown or not: 300, 500, 100 and 5000 ms.
-    assert figures["completion_latency_ms"]["n"] == 4
-    assert figures["completion_latency_ms"]["p50"] == pytest.approx(400.0)
+    assert figures["shown_while_typing"] == 1
+    # Every non-empty answer, shown or not: 300, 500, 100, 2 and 5000 ms.
+    assert figures["completion_latency_ms"]["n"] == 5
+    assert figures["completion_latency_ms"]["p50"] == pytest.approx(300.0)
     requests = figures["requests"]
-    assert (requests["sent"], requests["answered"], requests["shown"]) == (7, 6, 2)
-    assert (requests["completion"], requests["empty"], requests["cancelled"], requests["unanswered"]) == (4, 1, 1, 1)
+    assert (requests["sent"], requests["answered"], requests["shown"]) == (8, 7, 3)
+    assert (requests["completion"], requests["empty"], requests["cancelled"], requests["unanswered"]) == (5, 1, 1, 1)
     assert figures["by_style"]["neovim"]["pauses"] == {"total": 1, "served": 0}
     assert figures["by_style"]["vscode"]["shown_latency_ms"]["n"] == 2
 
@@ -117,7 +119,7 @@ def _run(profile, editors, **overrides):
         "engine_requests_per_100_keystrokes": 12.0, "waste_ratio": 0.1, "tokens_after_cancel": 0.5,
         "prefix_cache_hit_ratio": 0.97, "shown_latency_ms": {"p50": 400.0, "p95": 900.0, "n": 10},
         "completion_latency_ms": {"p50": 700.0, "p95": 2000.0, "n": 12},
-        "pauses": {"total": 12, "served": 10},
+        "pauses": {"total": 12, "served": 10}, "shown_while_typing": 3,
         "requests": {"sent": 200, "answered": 200, "shown": 10, "completion": 12, "empty": 150, "cancelled": 38,
                      "error": 0, "unanswered": 0},
         "overhead_ratio": 1.02, "peak_rss_mb": 700.0, "peak_rss_engine_mb": 3000.0,
