@@ -11,8 +11,10 @@ early stop from spending minutes here):
 2. measured, `repeats` times, as pairs: an explicit inline request through the server, timed from
    sending it to its answer (the server's counters give the tokens the engine generated for it and
    the prompt's length), and a direct call with that prompt generating as many tokens with the same
-   stop strings, timed from the call to its last token. The pair's order alternates, so neither side
-   always runs just after the other.
+   stop strings, timed from the call to its last token. Before each timed call the bench waits
+   `QUIET_S`: vLLM's workers busy-poll for a second after their last step, and with the in-process
+   engine the server's engine and the direct one share the cores, so whichever side ran second was
+   measured up to 2x slower (seen on 2 cores). The pair's order alternates as well.
 The overhead ratio is the median of the pairs' ratios: the two halves of a pair run seconds apart,
 so load from elsewhere on the machine (which comes and goes) weighs on both alike. The medians of
 each side are reported too.
@@ -41,8 +43,10 @@ from .profiles import Profile
 from .replay import completion_texts, inline_params, settle
 from .schedule import code_lines, line_offsets
 
-PROBE_SETTINGS = {"debounceMs": 0, "candidates": 1, "maxLineTokens": 16}
+PROBE_SETTINGS = {"debounceMs": 0, "debounce": "fixed", "candidates": 1, "maxLineTokens": 16}
 _WARM = {"maxTokens": 1, "maxLineTokens": 1}
+#: Longer than vLLM's busy-poll after a step (1 s), so the other engine is idle when one is timed.
+QUIET_S = 1.2
 _MIN_CONTEXT_LINES = 20
 
 
@@ -90,12 +94,16 @@ async def measure(
             for repeat in range(repeats):
                 if repeat % 2 and tokens:
                     # Direct first, as many tokens as the server's request before (greedy: the same ones).
+                    await asyncio.sleep(QUIET_S)
                     timed = await direct.run(prompt.text, replace(sampling, max_tokens=tokens))
+                    await asyncio.sleep(QUIET_S)
                     server_ms, answer, delta = await _ask_counted(client, uri, probe, timeout)
                     tokens = max(1, delta.get("engine_tokens_generated", 0))
                 else:
+                    await asyncio.sleep(QUIET_S)
                     server_ms, answer, delta = await _ask_counted(client, uri, probe, timeout)
                     tokens = max(1, delta.get("engine_tokens_generated", 0))
+                    await asyncio.sleep(QUIET_S)
                     timed = await direct.run(prompt.text, replace(sampling, max_tokens=tokens))
                 samples.append({
                     "probe": f"{probe.name}:{probe.line + 1}",

@@ -182,6 +182,8 @@ class Bench:
             "duration_s": round(duration, 1),
             **run_figures(delta, records, keystrokes),
             **peaks,
+            # The debounce interval the server used last (the adaptive one learns it).
+            "debounce_ms": after.get("debounce_ms"),
             "stats": delta,
         }
         self.say(f"[{profile.name}] {run['engine_requests_per_100_keystrokes']} engine requests per 100 keystrokes, "
