@@ -92,7 +92,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         run = min(ours, key=lambda r: r["editors"])
         ratio = run["overhead_ratio"]
         add(f"LSP overhead p50 <= {OVERHEAD_MAX:.2f}x the direct engine call", ratio,
-            None if ratio is None else ratio <= OVERHEAD_MAX, _num(ratio, "{:.2f}x"))
+            None if ratio is None else ratio <= OVERHEAD_MAX, _num(ratio, "{:.3f}x"))
         tac = run["tokens_after_cancel"]
         add(f"tokens after a cancel <= {TOKENS_AFTER_CANCEL_MAX:g} decode step", tac,
             None if tac is None else tac <= TOKENS_AFTER_CANCEL_MAX, _num(tac, "{:.2f}"))
@@ -130,9 +130,11 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def render(result: dict[str, Any]) -> str:
     engine, machine = result["engine"], result["machine"]
+    load = machine.get("load_average")
     lines = [
-        f"vllm-ls bench: {engine['name']} ({engine['mode']}), {machine['cores']} cores ({machine['cpu']}), "
-        f"{result['config']['cps']:g} chars/s, seed {result['config']['seed']}",
+        f"vllm-ls bench: {engine['name']} ({engine['mode']}), {machine['cores']} cores ({machine['cpu']}"
+        + (f", load average {load['start']:.1f} at the start, {load['end']:.1f} at the end" if load else "")
+        + f"), {result['config']['cps']:g} chars/s, seed {result['config']['seed']}",
         "",
         *runs_table(result["runs"]),
         "",

@@ -110,6 +110,8 @@ class Bench:
         direct = DirectEngine(direct_settings)
         stopped: set[str] = set()
         started = time.perf_counter()
+        # Other work on the machine shows in every latency: say how busy it was.
+        load_at_start = psutil.getloadavg()[0]
         try:
             self.say(f"starting {len(clients)} server{'s' if len(clients) > 1 else ''} "
                      f"({', '.join(clients)}) and the direct engine ({direct.name})...")
@@ -133,7 +135,8 @@ class Bench:
                 stopped.add(profile.name)
             return {
                 "format": JSON_FORMAT_VERSION,
-                "machine": machine(),
+                "machine": {**machine(), "load_average": {"start": round(load_at_start, 2),
+                                                          "end": round(psutil.getloadavg()[0], 2)}},
                 "engine": {"name": direct.name, "mode": "remote" if opts.engine_urls else "in-process",
                            "urls": list(opts.engine_urls)},
                 "config": self._config(),

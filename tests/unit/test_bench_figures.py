@@ -169,8 +169,11 @@ def test_concurrency_and_remote_memory_targets():
 
 def test_render_shows_every_run_the_quality_and_the_targets():
     runs = [_run("vllm-ls", 2), _run("naive", 2, tokens_after_cancel=None)]
-    text = report.render(_result(runs, quality=QUALITY))
+    result = _result(runs, quality=QUALITY)
+    result["machine"]["load_average"] = {"start": 1.52, "end": 3.0}
+    text = report.render(result)
     lines = text.splitlines()
+    assert "2 cores (test cpu, load average 1.5 at the start, 3.0 at the end)" in lines[0]
     header = next(line for line in lines if line.startswith("profile"))
     assert "req/100k" in header and "overhead" in header
     assert any(line.startswith("vllm-ls ") and "12.0" in line and "97%" in line and "1.02x" in line for line in lines)
