@@ -131,8 +131,11 @@ def run(args: argparse.Namespace) -> int:
     out = io.TextIOWrapper(protect_stdout(), encoding="utf-8", line_buffering=True)
     try:
         result = asyncio.run(bench.run())
-    except (ServerFailed, RuntimeError, TimeoutError) as exc:
+    except ServerFailed as exc:
         print(f"vllm-ls bench: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except Exception as exc:  # noqa: BLE001 - an engine that cannot start fails in many ways: say which
+        print(f"vllm-ls bench: the bench could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:  # servers and engines have been stopped on the way out
         print("vllm-ls bench: interrupted", file=sys.stderr)

@@ -24,6 +24,7 @@ from typing import Any
 
 import psutil
 
+from ..check.runner import public_url
 from ..client import HeadlessClient, server_command
 from ..settings import parse_settings
 from . import overhead, quality
@@ -115,8 +116,8 @@ class Bench:
         try:
             self.say(f"starting {len(clients)} server{'s' if len(clients) > 1 else ''} "
                      f"({', '.join(clients)}) and the direct engine ({direct.name})...")
-            await asyncio.gather(*(c.start(wait_ready=opts.startup_timeout) for c in clients.values()),
-                                 direct.start())
+            await _all_or_none([*(c.start(wait_ready=opts.startup_timeout) for c in clients.values()),
+                                direct.start()])
             self.say(f"ready after {time.perf_counter() - started:.0f} s")
             runs: list[dict[str, Any]] = []
             quality_result = None
@@ -138,7 +139,7 @@ class Bench:
                 "machine": {**machine(), "load_average": {"start": round(load_at_start, 2),
                                                           "end": round(psutil.getloadavg()[0], 2)}},
                 "engine": {"name": direct.name, "mode": "remote" if opts.engine_urls else "in-process",
-                           "urls": list(opts.engine_urls)},
+                           "urls": [public_url(url) for url in opts.engine_urls]},
                 "config": self._config(),
                 "runs": runs,
                 "quality": quality_result,
@@ -223,6 +224,19 @@ class Bench:
     def _status(self, name: str, status: dict[str, Any]) -> None:
         if status.get("state") in ("loading", "failed", "unavailable"):
             self.say(f"[{name}] {status.get('message')}")
+
+
+async def _all_or_none(starts: Sequence[Any]) -> None:
+    """Await every start; when one fails, cancel the others and wait for them, so no engine that was
+    still loading comes up after the bench has stopped everything."""
+    tasks = [asyncio.ensure_future(start) for start in starts]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def machine() -> dict[str, Any]:

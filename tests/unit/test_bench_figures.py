@@ -191,3 +191,36 @@ def test_json_and_plot_files(tmp_path):
     assert json.loads((tmp_path / "bench.json").read_text())["runs"][1]["profile"] == "naive"
     report.plot(result, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _args(*argv):
+    from lsp_server.__main__ import _parser
+
+    return _parser().parse_args(["bench", *argv])
+
+
+def test_command_line_defaults_and_choices(tmp_path):
+    from lsp_server.bench.cli import options_from, parse_editor_counts
+
+    options = options_from(_args())
+    assert (options.editors, options.keystrokes, options.typist.cps, options.style) == ([2], 300, 6.0, "both")
+    assert [p.name for p in options.profiles] == ["vllm-ls", "naive"]
+    assert options.quality and options.holes == 12 and options.probes == 4
+    assert [f.name for f in options.files] == ["textwrap.py", "shlex.py", "graphlib.py", "sched.py"]
+    assert parse_editor_counts("1,32,1") == [1, 32]
+    source = tmp_path / "m.py"
+    source.write_text("x = 1\n")
+    options = options_from(_args(str(source), "--editors", "1,4", "--no-quality", "--engine-url", "http://h:8000"))
+    assert options.files == [source] and options.editors == [1, 4] and not options.quality
+    assert options.engine_urls == ("http://h:8000",)
+    assert options.base_settings() == {"engineUrl": ["http://h:8000"]}
+
+
+def test_command_line_rejects_what_cannot_run(tmp_path):
+    from lsp_server.bench.cli import options_from
+
+    for argv in (["--editors", "0"], ["--editors", "a"], ["--keystrokes", "0"], ["--cps", "1"],
+                 [str(tmp_path / "missing.py")], ["--profiles", "nonsense"],
+                 ["--quality-profiles", 'big={"kvCacheMemoryMb": 4096}'], ["--quality-profiles", "raw={}"]):
+        with pytest.raises(ValueError):
+            options_from(_args(*argv))
