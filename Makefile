@@ -30,6 +30,10 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(VENV)/bin/vllm-ls complete docs/examples/fibonacci.py:5:5
 
+# Replay real typing against the server and its naive profile; score infill (docs/performance.md).
+bench: setup
+	$(VENV)/bin/vllm-ls bench $(BENCH_ARGS)
+
 # The example completion checks, as a CI job runs them (docs/ci.md).
 .PHONY: check
 check: setup

@@ -1,4 +1,4 @@
-"""The `vllm-ls` command: serve (stdio | --tcp), complete, check, model path, settings-schema."""
+"""The `vllm-ls` command: serve (stdio | --tcp), complete, check, bench, model path, settings-schema."""
 
 from __future__ import annotations
 
@@ -51,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
 
     add_check_arguments(check)
 
+    bench = commands.add_parser(
+        "bench", help="replay real typing against the server and a naive profile of it; score infill",
+        description="Replay the typing of real source files through real vllm-ls servers (one per settings "
+        "profile) over LSP stdio, as editors do, and measure the engine work, latency and memory side by side "
+        "with a direct engine call; score infill on holes punched in the files. See docs/performance.md.")
+    from .bench.cli import add_arguments as add_bench_arguments
+
+    add_bench_arguments(bench)
+
     model = commands.add_parser("model", help="the embedded model")
     model.add_argument("action", choices=["path"], help="path: prepare the model if needed and print its directory")
 
@@ -70,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         from .check.cli import run as run_check
 
         return run_check(args)
+    if command == "bench":
+        from .bench.cli import run as run_bench
+
+        return run_bench(args)
     if command == "model":
         return _model_path()
     if command == "settings-schema":

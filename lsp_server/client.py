@@ -185,10 +185,7 @@ class HeadlessClient:
         """One request. Raises TimeoutError after `timeout` s, and ServerFailed if the server exits
         first; either way, and on cancellation, the server is told with `$/cancelRequest` as an
         editor would, so it stops the engine work nobody waits for any more."""
-        msg_id = f"headless-{next(self._request_ids)}"
-        future = asyncio.wrap_future(self._client.protocol.send_request(method, params, msg_id=msg_id))
-        # Retrieve a late answer's exception so asyncio does not log it as never retrieved.
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        msg_id, future = self.send(method, params)
         exited = asyncio.ensure_future(self._exited())
         try:
             done, _ = await asyncio.wait({future, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -199,10 +196,23 @@ class HeadlessClient:
             raise TimeoutError(f"no answer to {method} within {timeout:g} s")
         except BaseException:
             if not future.done():
-                self._client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+                self.cancel(msg_id)
             raise
         finally:
             exited.cancel()
+
+    def send(self, method: str, params: Any) -> tuple[str, asyncio.Future]:
+        """Send a request without waiting: its id (for `cancel`) and the future of its answer.
+        `vllm-ls bench` keeps many of these outstanding, as editors do while the user types."""
+        msg_id = f"headless-{next(self._request_ids)}"
+        future = asyncio.wrap_future(self._client.protocol.send_request(method, params, msg_id=msg_id))
+        # Retrieve a late answer's exception so asyncio does not log it as never retrieved.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return msg_id, future
+
+    def cancel(self, msg_id: str) -> None:
+        """`$/cancelRequest` for a request sent earlier; the server still answers it (with -32800)."""
+        self._client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
 
     async def configure(self, settings: dict[str, Any]) -> None:
         """Replace the client settings (`workspace/didChangeConfiguration`) and wait until the server

@@ -108,8 +108,7 @@ class Completer:
         if engine is None:
             return EMPTY
         try:
-            self.token_counts.bind(engine)
-            prompt = await self._prompt(engine, settings, text, offset, path, documents)
+            prompt = await self.prompt(engine, settings, text, offset, path, documents)
             texts = await turn.run(lambda: self._generate(engine, prompt, settings, invoked, uri))
         except EngineUnavailable as exc:
             self._counters.engine_errors += 1
@@ -140,10 +139,13 @@ class Completer:
             log.info("prompt template: %s", self._template_memo[1].name)
         return self._template_memo[1]
 
-    async def _prompt(
+    async def prompt(
         self, engine: Engine, settings: Settings, text: str, offset: int,
         path: str | None, documents: Sequence[ContextDocument],
     ) -> Prompt:
+        """The prompt sent to `engine` for `text` at `offset` (`vllm-ls bench` rebuilds the server's
+        prompts with it to time the same request on the engine directly)."""
+        self.token_counts.bind(engine)
         info = engine.model_info()
         template = self.template(settings, info)
         completion_tokens = max(settings.max_tokens, settings.max_line_tokens)

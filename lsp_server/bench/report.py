@@ -1,0 +1,238 @@
+"""The results as a person reads them (a table, the targets), as tools read them (JSON) and as a
+picture (a PNG drawn with matplotlib). Pure apart from writing the files asked for."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+#: The issue's targets. `profile` is the profile a target is about (`vllm-ls`: the defaults).
+OVERHEAD_MAX = 1.05
+TOKENS_AFTER_CANCEL_MAX = 1.0
+CACHE_HIT_MIN = 0.90
+REQUESTS_PER_100_MAX = 15.0
+WASTE_MAX = 0.20
+CONCURRENT_P95_FACTOR = 3.0
+REMOTE_RSS_MAX_MB = 150.0
+DEFAULTS_PROFILE = "vllm-ls"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def _num(value: float | None, fmt: str = "{:.1f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def runs_table(runs: Sequence[dict[str, Any]]) -> list[str]:
+    header = ("profile", "editors", "keys", "req/100k", "waste", "tok/cancel", "cache hit", "shown p50",
+              "p95 ms", "pauses", "typing", "answered", "overhead", "RSS srv", "RSS eng")
+    rows = [header]
+    for run in runs:
+        requests, pauses, latency = run["requests"], run["pauses"], run["shown_latency_ms"]
+        rows.append((
+            run["profile"], str(run["editors"]), str(run["keystrokes"]),
+            _num(run["engine_requests_per_100_keystrokes"]), _pct(run["waste_ratio"]),
+            _num(run["tokens_after_cancel"], "{:.2f}"), _pct(run["prefix_cache_hit_ratio"]),
+            _ms(latency["p50"]), _ms(latency["p95"]), f"{pauses['served']}/{pauses['total']}",
+            str(run["shown_while_typing"]),
+            f"{requests['answered']}/{requests['sent']}", _num(run["overhead_ratio"], "{:.2f}x"),
+            _num(run["peak_rss_mb"], "{:.0f} MB"), _num(run["peak_rss_engine_mb"], "{:.0f} MB"),
+        ))
+    return _align(rows)
+
+
+def overhead_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
+    lines = []
+    seen = set()
+    for run in runs:
+        if run["profile"] in seen or not run.get("overhead"):
+            continue
+        seen.add(run["profile"])
+        o = run["overhead"]
+        same = all(p["same_prompt"] for p in o["probes"])
+        lines.append(f"{run['profile']}: server p50 {_ms(o['server_ms_p50'])} ms vs direct engine call p50 "
+                     f"{_ms(o['direct_ms_p50'])} ms on the same prompts ({len(o['probes'])} probes"
+                     f"{'' if same else ', PROMPT TOKEN COUNTS DIFFER'})")
+    return lines
+
+
+def quality_table(result: dict[str, Any] | None) -> list[str]:
+    if not result or not result["variants"]:
+        return []
+    rows = [("variant", "line exact", "line sim", "block exact", "block sim", "all exact", "all sim", "1st line")]
+    for v in result["variants"]:
+        rows.append((v["variant"], _pct(v["line"]["exact_match"]), f"{v['line']['edit_similarity']:.2f}",
+                     _pct(v["block"]["exact_match"]), f"{v['block']['edit_similarity']:.2f}",
+                     _pct(v["all"]["exact_match"]), f"{v['all']['edit_similarity']:.2f}",
+                     _pct(v["all"]["first_line_match"])))
+    first = result["variants"][0]
+    return [f"infill quality: {result['holes']} holes ({first['line']['n']} lines, {first['block']['n']} blocks)",
+            *_align(rows)]
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the value measured and whether it is met (None: this run cannot tell)."""
+    runs = result["runs"]
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: Any, met: bool | None, shown: str) -> None:
+        out.append({"target": name, "value": value, "met": met, "shown": shown})
+
+    ours = [r for r in runs if r["profile"] == DEFAULTS_PROFILE]
+    naive = [r for r in runs if r["profile"] == "naive"]
+    if ours:
+        run = min(ours, key=lambda r: r["editors"])
+        ratio = run["overhead_ratio"]
+        add(f"LSP overhead p50 <= {OVERHEAD_MAX:.2f}x the direct engine call", ratio,
+            None if ratio is None else ratio <= OVERHEAD_MAX, _num(ratio, "{:.3f}x"))
+        tac = run["tokens_after_cancel"]
+        add(f"tokens after a cancel <= {TOKENS_AFTER_CANCEL_MAX:g} decode step", tac,
+            None if tac is None else tac <= TOKENS_AFTER_CANCEL_MAX, _num(tac, "{:.2f}"))
+        hit = run["prefix_cache_hit_ratio"]
+        add(f"prefix-cache hit >= {CACHE_HIT_MIN:.0%}", hit, None if hit is None else hit >= CACHE_HIT_MIN, _pct(hit))
+        req = run["engine_requests_per_100_keystrokes"]
+        versus = f" (naive: {_num(naive[0]['engine_requests_per_100_keystrokes'])})" if naive else ""
+        add(f"engine requests <= {REQUESTS_PER_100_MAX:g} per 100 keystrokes", req,
+            None if req is None else req <= REQUESTS_PER_100_MAX, _num(req) + versus)
+        waste = run["waste_ratio"]
+        add(f"waste <= {WASTE_MAX:.0%} of generated tokens", waste, waste <= WASTE_MAX, _pct(waste))
+    by_profile: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_profile.setdefault(run["profile"], []).append(run)
+    for profile, group in by_profile.items():
+        single = [r for r in group if r["editors"] == 1]
+        many = [r for r in group if r["editors"] > 1]
+        if not single or not many:
+            continue
+        crowd = max(many, key=lambda r: r["editors"])
+        base, p95 = single[0]["shown_latency_ms"]["p95"], crowd["shown_latency_ms"]["p95"]
+        answered = crowd["requests"]["answered"] == crowd["requests"]["sent"]
+        factor = None if not base or p95 is None else p95 / base
+        add(f"{crowd['editors']} editors ({profile}): every request answered, p95 <= "
+            f"{CONCURRENT_P95_FACTOR:g}x the single editor's", factor,
+            None if factor is None else answered and factor <= CONCURRENT_P95_FACTOR,
+            f"{crowd['requests']['answered']}/{crowd['requests']['sent']} answered, p95 {_ms(p95)} vs {_ms(base)} ms"
+            + ("" if factor is None else f" ({factor:.1f}x)"))
+    if result.get("engine", {}).get("mode") == "remote":
+        peak = max((r["peak_rss_mb"] or 0) for r in runs) if runs else None
+        add(f"server RSS in remote mode <= {REMOTE_RSS_MAX_MB:g} MB", peak,
+            None if not peak else peak <= REMOTE_RSS_MAX_MB, _num(peak, "{:.0f} MB"))
+    return out
+
+
+def render(result: dict[str, Any]) -> str:
+    engine, machine = result["engine"], result["machine"]
+    load = machine.get("load_average")
+    lines = [
+        f"vllm-ls bench: {engine['name']} ({engine['mode']}), {machine['cores']} cores ({machine['cpu']}"
+        + (f", load average {load['start']:.1f} at the start, {load['end']:.1f} at the end" if load else "")
+        + f"), {result['config']['cps']:g} chars/s, seed {result['config']['seed']}",
+        "",
+        *runs_table(result["runs"]),
+        "",
+        *overhead_lines(result["runs"]),
+    ]
+    quality = quality_table(result.get("quality"))
+    if quality:
+        lines += ["", *quality]
+    checks = result.get("targets") or targets(result)
+    if checks:
+        lines += ["", "targets:"]
+        for check in checks:
+            mark = {True: "met ", False: "MISS", None: "  ? "}[check["met"]]
+            lines.append(f"  [{mark}] {check['target']}: {check['shown']}")
+    return "\n".join(lines)
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Bars per run for the figures that compare profiles, the targets as dashed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = result["runs"]
+    labels = [r["profile"] if _single_editor_count(runs) else f"{r['profile']}\n{r['editors']} ed." for r in runs]
+    panels = [
+        ("engine requests / 100 keystrokes", [r["engine_requests_per_100_keystrokes"] for r in runs],
+         REQUESTS_PER_100_MAX),
+        ("waste (share of generated tokens)", [r["waste_ratio"] for r in runs], WASTE_MAX),
+        ("prefix-cache hit ratio", [r["prefix_cache_hit_ratio"] for r in runs], CACHE_HIT_MIN),
+        ("tokens after a cancel", [r["tokens_after_cancel"] for r in runs], TOKENS_AFTER_CANCEL_MAX),
+        ("shown latency at pauses, p50 / p95 (ms)", None, None),
+        ("LSP overhead (x direct call)", [r["overhead_ratio"] for r in runs], OVERHEAD_MAX),
+        ("pauses with a completion shown", [r["pauses"]["served"] / r["pauses"]["total"] if r["pauses"]["total"]
+                                            else None for r in runs], None),
+    ]
+    quality = result.get("quality")
+    count = len(panels) + (1 if quality and quality["variants"] else 0)
+    columns = 4 if count > 6 else 3
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.0 * columns, 3.0 * rows), dpi=80)
+    flat = list(axes.flat)
+    colors = [_color(r["profile"]) for r in runs]
+    for ax, (title, values, target) in zip(flat, panels):
+        ax.set_title(title, fontsize=10)
+        if values is None:
+            p50 = [r["shown_latency_ms"]["p50"] or 0 for r in runs]
+            p95 = [r["shown_latency_ms"]["p95"] or 0 for r in runs]
+            xs = range(len(runs))
+            ax.bar([x - 0.2 for x in xs], p50, width=0.4, color=colors, label="p50")
+            ax.bar([x + 0.2 for x in xs], p95, width=0.4, color=colors, alpha=0.5, label="p95")
+            for x, run in zip(xs, runs):
+                if not run["shown_latency_ms"]["n"]:
+                    ax.text(x, 0, "none shown", ha="center", va="bottom", fontsize=8)
+            ax.legend(fontsize=8)
+        else:
+            ax.bar(range(len(runs)), [v or 0 for v in values], color=colors)
+            for x, v in enumerate(values):
+                ax.text(x, v or 0, "n/a" if v is None else f"{v:.3g}", ha="center", va="bottom", fontsize=8)
+        if target is not None:
+            ax.axhline(target, color="black", linestyle="--", linewidth=1)
+        ax.margins(y=0.15)
+        ax.set_xticks(range(len(runs)), labels, fontsize=8)
+    if count > len(panels):
+        ax = flat[len(panels)]
+        variants = quality["variants"]
+        xs = range(len(variants))
+        ax.set_title("infill: edit similarity (exact match)", fontsize=10)
+        ax.bar(xs, [v["all"]["edit_similarity"] for v in variants], color="#4c72b0")
+        for x, v in zip(xs, variants):
+            ax.text(x, v["all"]["edit_similarity"], f"{v['all']['exact_match']:.0%}", ha="center", va="bottom",
+                    fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_xticks(list(xs), [v["variant"] for v in variants], fontsize=8)
+    for ax in flat[count:]:
+        ax.axis("off")
+    engine = result["engine"]
+    fig.suptitle(f"vllm-ls bench — {engine['name']} ({engine['mode']}), {result['machine']['cores']} cores; "
+                 "dashed: target", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _single_editor_count(runs: Sequence[dict[str, Any]]) -> bool:
+    return len({r["editors"] for r in runs}) <= 1
+
+
+def _color(profile: str) -> str:
+    return {"vllm-ls": "#4c72b0", "naive": "#c44e52"}.get(profile, "#55a868")
+
+
+def _align(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            .rstrip() for row in rows]

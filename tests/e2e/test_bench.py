@@ -1,0 +1,132 @@
+"""`vllm-ls bench` as a user runs it: the real command, which starts real servers (the defaults and the
+naive profile) and a direct engine, all on the real embedded engine, and replays a short stretch of
+typing by two editors (one VS Code-style, one Neovim-style). One run, checked for everything at once:
+it costs three engine starts. Nothing here is judged by time; the numbers are checked for sense and
+against the server's own counters."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYSTROKES = 100
+EDITORS = 2
+FIELDS = ("profile", "engine_requests_per_100_keystrokes", "waste_ratio", "tokens_after_cancel",
+          "prefix_cache_hit_ratio", "shown_latency_ms", "overhead_ratio", "peak_rss_mb")
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    marker = uuid.uuid4().hex
+    done = subprocess.run(
+        [sys.executable, "-m", "lsp_server", "bench", "--editors", str(EDITORS), "--keystrokes", str(KEYSTROKES),
+         "--cps", "10", "--holes", "2", "--probes", "1", "--json", str(out / "bench.json"),
+         "--plot", str(out / "bench.png")],
+        cwd=ROOT, capture_output=True, text=True, timeout=1500,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_LS_BENCH_TEST": marker},
+    )
+    return done, out, marker
+
+
+def test_the_bench_leaves_no_server_or_engine_behind(bench):
+    done, _, marker = bench
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    left = []
+    for process in psutil.process_iter(["pid", "name"]):
+        try:
+            if process.environ().get("VLLM_LS_BENCH_TEST") == marker:
+                left.append(f"{process.pid} {process.name()}")
+        except psutil.Error:
+            continue
+    assert not left, f"still running after the bench: {left}"
+
+
+def test_the_table_shows_both_profiles_and_the_targets(bench):
+    done, _, _ = bench
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("profile ") and "req/100k" in line)
+    rows = lines[header + 1: lines.index("", header)]
+    assert [row.split()[0] for row in rows] == ["vllm-ls", "naive"]
+    assert any(line.startswith("raw ") for line in lines), "the raw infill baseline"
+    assert "targets:" in lines
+    assert "vllm-ls bench:" not in done.stdout.split("\n", 1)[1], "progress belongs on stderr"
+
+
+def test_every_run_has_every_field_with_sane_values(bench):
+    done, out, _ = bench
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    data = json.loads((out / "bench.json").read_text())
+    runs = {run["profile"]: run for run in data["runs"]}
+    assert list(runs) == ["vllm-ls", "naive"]
+    for name, run in runs.items():
+        for field in FIELDS:
+            assert field in run, (name, field)
+        assert run["editors"] == EDITORS and run["styles"] == {"neovim": 1, "vscode": 1}
+        assert run["keystrokes"] == EDITORS * KEYSTROKES
+        for ratio in ("waste_ratio", "prefix_cache_hit_ratio"):
+            assert 0.0 <= run[ratio] <= 1.0, (name, ratio, run[ratio])
+        assert run["overhead_ratio"] > 0
+        assert run["peak_rss_mb"] > 50 and run["peak_rss_engine_mb"] > 50  # in-process: the engine's processes
+        assert run["tokens_after_cancel"] is not None, "the VS Code-style editor cancels"
+        # The engine stops within one decode step of being told (the design's promise).
+        assert 0 <= run["tokens_after_cancel"] <= 1, run["stats"]
+        latency = run["shown_latency_ms"]
+        assert set(latency) == {"p50", "p95", "n"} and latency["n"] == run["pauses"]["served"]
+        assert run["pauses"]["served"] + run["shown_while_typing"] == run["requests"]["shown"]
+        if latency["n"]:
+            assert 0 < latency["p50"] <= latency["p95"]
+        assert run["pauses"]["served"] <= run["pauses"]["total"]
+        overhead = run["overhead"]
+        assert overhead["probes"], "probes were timed"
+        for probe in overhead["probes"]:
+            # The bench rebuilt the server's own prompt and made the engine do the same work.
+            assert probe["same_prompt"], probe
+            assert probe["direct_tokens"] == probe["tokens"], probe
+    # The naive profile asks the engine on (nearly) every keystroke; the defaults debounce.
+    assert (runs["naive"]["engine_requests_per_100_keystrokes"]
+            > runs["vllm-ls"]["engine_requests_per_100_keystrokes"])
+    assert runs["naive"]["stats"]["requests_debounced"] <= runs["naive"]["stats"]["completions_requested"] // 10
+
+
+def test_the_figures_agree_with_the_servers_counters(bench):
+    done, out, _ = bench
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    for run in json.loads((out / "bench.json").read_text())["runs"]:
+        stats, requests = run["stats"], run["requests"]
+        # Every keystroke's request reached the server and was answered.
+        assert stats["completions_requested"] == requests["sent"] == requests["answered"] == run["keystrokes"]
+        assert requests["unanswered"] == requests["error"] == 0
+        assert requests["completion"] == stats["completions_returned"]
+        assert requests["cancelled"] == stats["completions_cancelled"] > 0
+        assert requests["empty"] == stats["completions_superseded"] + stats["requests_debounced"] + stats["completions_empty"]
+        assert run["engine_requests_per_100_keystrokes"] == round(100 * stats["engine_requests_started"] / run["keystrokes"], 2)
+        assert run["waste_ratio"] == round(1 - stats["tokens_shown"] / stats["engine_tokens_generated"], 4)
+        assert run["prefix_cache_hit_ratio"] == round(stats["prompt_tokens_cached"] / stats["prompt_tokens"], 4)
+        assert stats["engine_tokens_generated"] >= stats["tokens_received"] >= stats["tokens_shown"]
+
+
+def test_quality_scores_the_server_next_to_the_raw_baseline(bench):
+    done, out, _ = bench
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    quality = json.loads((out / "bench.json").read_text())["quality"]
+    assert quality["holes"] == 2
+    assert [v["variant"] for v in quality["variants"]] == ["vllm-ls", "raw"]
+    for variant in quality["variants"]:
+        assert variant["line"]["n"] == variant["block"]["n"] == 1 and variant["all"]["n"] == 2
+        for key in ("exact_match", "edit_similarity", "first_line_match"):
+            assert 0.0 <= variant["all"][key] <= 1.0
+    for case in quality["cases"]:
+        assert case["expected"].strip()
+        assert set(case["completions"]) == {"vllm-ls", "raw"}
+        assert case["completions"]["raw"], "the raw baseline always writes its full budget"
+    assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
