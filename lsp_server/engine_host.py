@@ -274,6 +274,11 @@ class EngineHost:
                    "lastLatencyMs": self.last_latency_ms}
         self._notify(STATUS_NOTIFICATION, payload)
 
+    async def wait_until_settled(self) -> None:
+        """Wait for the current start attempt to end (ready, unavailable or failed)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
     async def close(self) -> None:
         await self.supervisor.stop()
         task, engine = self._task, self.engine

@@ -68,10 +68,15 @@ class StreamFilter:
 
     def finish(self) -> None:
         """The engine ended the stream: the completion is what arrived (the last line is now whole)."""
-        if self.cut is None and self.multiline:
-            self.cut = self._block_cut(self.text + "\n")
-            if self.cut is not None:
-                self.cut = min(self.cut, len(self.text))
+        if self.cut is None:
+            self.cut = self._final_cut(self.text)
+
+    def _final_cut(self, text: str) -> int | None:
+        """Where a completion that ends with `text` is complete (None: all of it)."""
+        if not self.multiline:
+            return None
+        cut = self._block_cut(text + "\n")
+        return None if cut is None else min(cut, len(text))
 
     def result(self) -> str:
         """The completion to show (see the module docstring for the filters)."""
@@ -91,13 +96,17 @@ class StreamFilter:
 
     def _find_cut(self, new: int) -> int | None:
         text = self.text
-        cuts = []
         if self.stop:
-            # A stop string can straddle deltas: look back as far as the longest one.
+            # A stop string can straddle deltas: look back as far as the longest one. The stop that
+            # completes first wins (as in a stream checked token by token), and the stream ends
+            # there: what follows it never existed, and the line before it is whole.
             start = max(0, len(text) - new - max(map(len, self.stop)))
-            found = [i for i in (text.find(s, start) for s in self.stop) if i != -1]
+            found = [(i + len(s), i) for s in self.stop if (i := text.find(s, start)) != -1]
             if found:
-                cuts.append(min(found))
+                stop_at = min(found)[1]
+                final = self._final_cut(text[:stop_at])
+                return stop_at if final is None else final
+        cuts = []
         if not self.multiline:
             brk = _first_break(text)
             if brk is not None:

@@ -1,10 +1,17 @@
 """Who gets the engine: per-document debounce, cancel-previous, and a bound on in-flight work.
 
 Every completion request takes a `Turn` for its document. A newer turn for the same document
-supersedes the older one: an older turn still debouncing is dropped before it reaches the engine;
-an older turn already in the engine has its engine work cancelled (cancel-previous), which closes
-the engine stream and so aborts the request inside vLLM. A superseded turn raises `Superseded`, and
-the handler answers it with an empty result: the editor is never left waiting.
+supersedes the older one: an older turn still debouncing or waiting is dropped before it reaches
+the engine; an older turn already in the engine has its engine work cancelled (cancel-previous),
+which closes the engine stream and so aborts the request inside vLLM. A superseded turn raises
+`Superseded`, and the handler answers it with an empty result: the editor is never left waiting.
+
+The in-flight bound (`maxInFlight`) is shared by all documents. Work in the engine is never
+aborted to make room for another document: its user has stopped typing and is waiting for exactly
+that answer (aborting it under sustained load meant nothing was ever served). A turn that finds
+every slot taken waits in a short line instead, as long as the bound itself; when the line is full
+the newest work wins and the oldest waiter is answered empty at once (`Shed`). Turns leave the line
+the moment their document changes, so the line holds the requests of users who paused.
 
 `$/cancelRequest` is different: pygls cancels the handler's task, and CancelledError travels up
 through `Turn.run()` untouched (the client gets the LSP cancellation error, -32800).
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -29,6 +37,14 @@ class Superseded(Exception):
         self.reached_engine = reached_engine
 
 
+class Shed(Superseded):
+    """Every engine slot was taken and newer requests were waiting: answered empty at once."""
+
+    def __init__(self) -> None:
+        super().__init__(reached_engine=False)
+        self.args = ("the engine was busy with other documents",)
+
+
 class Turn:
     _ids = itertools.count(1)
 
@@ -37,7 +53,10 @@ class Turn:
         self.seq = next(self._ids)
         self._scheduler = scheduler
         self._superseded = asyncio.Event()
+        self._wake = asyncio.Event()  # set when a slot is granted, or the turn is superseded or shed
         self._work: asyncio.Task | None = None
+        self.granted = False
+        self.shed = False
         self.in_engine = False
 
     @property
@@ -46,6 +65,7 @@ class Turn:
 
     def supersede(self) -> None:
         self._superseded.set()
+        self._wake.set()
         if self._work is not None:
             self._work.cancel()
 
@@ -58,20 +78,26 @@ class Turn:
             raise Superseded(reached_engine=False)
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Run engine work in a child task that a newer turn can cancel."""
+        """Run engine work in a child task that a newer turn can cancel; wait for a slot first."""
         if self.superseded:
             raise Superseded(reached_engine=False)
-        self._scheduler._admit(self)
-        self.in_engine = True
-        task = asyncio.ensure_future(work())
-        self._work = task
         try:
-            return await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if self.superseded and not (current and current.cancelling()):
-                raise Superseded(reached_engine=True) from None
-            raise
+            if not self._scheduler._try_admit(self):
+                await self._wake.wait()
+                if self.shed:
+                    raise Shed()
+            if self.superseded:
+                raise Superseded(reached_engine=False)
+            self.in_engine = True
+            task = asyncio.ensure_future(work())
+            self._work = task
+            try:
+                return await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if self.superseded and not (current and current.cancelling()):
+                    raise Superseded(reached_engine=True) from None
+                raise
         finally:
             self._work = None
             self._scheduler._release(self)
@@ -82,7 +108,8 @@ class Scheduler:
         self._cancel_previous = cancel_previous
         self._max_in_flight = max_in_flight
         self._latest: dict[str, Turn] = {}
-        self._running: list[Turn] = []  # in admission order: the oldest is the first to go
+        self._running: list[Turn] = []
+        self._waiting: deque[Turn] = deque()  # oldest first
 
     @contextlib.asynccontextmanager
     async def turn(self, uri: str) -> AsyncIterator[Turn]:
@@ -112,12 +139,36 @@ class Scheduler:
     def in_flight(self) -> int:
         return len(self._running)
 
-    def _admit(self, turn: Turn) -> None:
-        # No queue: beyond the bound the newest work wins and the oldest is aborted at once.
-        while len(self._running) >= self._max_in_flight():
-            self._running.pop(0).supersede()
-        self._running.append(turn)
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def _try_admit(self, turn: Turn) -> bool:
+        """Take a slot now, or join the line (shedding its oldest beyond the bound) and return False."""
+        self._grant()
+        if not self._waiting and len(self._running) < self._max_in_flight():
+            self._running.append(turn)
+            turn.granted = True
+            return True
+        self._waiting.append(turn)
+        while len(self._waiting) > self._max_in_flight():
+            oldest = self._waiting.popleft()
+            oldest.shed = True
+            oldest._wake.set()
+        return False
+
+    def _grant(self) -> None:
+        while self._waiting and len(self._running) < self._max_in_flight():
+            turn = self._waiting.popleft()
+            if turn.superseded:
+                continue
+            self._running.append(turn)
+            turn.granted = True
+            turn._wake.set()
 
     def _release(self, turn: Turn) -> None:
         with contextlib.suppress(ValueError):
+            self._waiting.remove(turn)
+        with contextlib.suppress(ValueError):
             self._running.remove(turn)
+        self._grant()

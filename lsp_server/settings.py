@@ -169,8 +169,10 @@ class Settings(BaseModel):
     )
     max_in_flight: int = Field(
         default=4, ge=1, le=256,
-        description="Most engine requests this server runs at once, across documents; beyond it the "
-        "oldest is aborted so the newest keystroke wins.",
+        description="Most engine requests this server runs at once, across documents. A request that "
+        "finds them all taken waits in a line as long as this bound (it leaves the line when its document "
+        "changes); when the line is full the oldest waiter is answered empty. Running requests are never "
+        "aborted for another document.",
     )
 
     @field_validator("template")

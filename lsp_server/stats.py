@@ -32,6 +32,7 @@ class ServerCounters:
     completions_timed_out: int = 0  # answered empty when requestTimeoutMs ran out (engine work aborted)
     messages_rejected: int = 0  # client messages answered with an error or dropped (malformed, invalid params)
     engine_restarts: int = 0  # the in-process engine rebuilt after it died
+    requests_shed: int = 0  # answered empty: every engine slot taken and newer requests waiting (maxInFlight)
     handlers_pending: int = 0  # now, not since start: handlers running or held by pygls (0 when idle)
 
 

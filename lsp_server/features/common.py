@@ -11,7 +11,7 @@ from lsprotocol import types
 from ..completer import EMPTY, Completion
 from ..context import display_path
 from ..prompt import ContextDocument
-from ..scheduler import Superseded
+from ..scheduler import Shed, Superseded
 from ..text import offset_at
 
 if TYPE_CHECKING:
@@ -52,6 +52,9 @@ async def completion_at(
             counters.completions_empty += 1
             log.warning("completion for %s took longer than requestTimeoutMs (%.0f ms): aborted", uri, deadline * 1000)
             ls.host.report_request_error(f"a completion took longer than {deadline:.1f} s and was abandoned")
+            return EMPTY
+        except Shed:
+            counters.requests_shed += 1
             return EMPTY
         except Superseded as superseded:
             if superseded.reached_engine:

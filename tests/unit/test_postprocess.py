@@ -194,10 +194,11 @@ def test_heal_waits_for_more_text():
 
 # -- properties ------------------------------------------------------------------------------------
 
-@given(st.text(alphabet="ab \n\t(){}[]:x", max_size=200), st.integers(min_value=1, max_value=7), st.booleans())
-def test_delta_boundaries_do_not_change_the_result(generated, size, multiline):
+@given(st.text(alphabet="ab \n\t(){}[]:x", max_size=200), st.integers(min_value=1, max_value=7), st.booleans(),
+       st.sampled_from([("]]",), ("]]", "x]"), (")", "(x)"), ("\n\n", ":")]))
+def test_delta_boundaries_do_not_change_the_result(generated, size, multiline, stops):
     def feed_in(step: int) -> str:
-        f = StreamFilter(multiline=multiline, line_prefix="    if x:", suffix="\n    y\n", stop=("]]",))
+        f = StreamFilter(multiline=multiline, line_prefix="    if x:", suffix="\n    y\n", stop=stops)
         for i in range(0, len(generated), step):
             if f.feed(generated[i: i + step]):
                 break

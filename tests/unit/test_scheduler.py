@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from lsp_server.scheduler import Scheduler, Superseded
+from lsp_server.scheduler import Scheduler, Shed, Superseded
 
 
 def make(cancel_previous=True, max_in_flight=4):
@@ -107,29 +107,125 @@ async def test_client_cancel_propagates_as_cancelled_error():
     assert scheduler.in_flight == 0
 
 
-async def test_in_flight_bound_aborts_the_oldest():
-    scheduler = make(max_in_flight=2)
-    gates = [asyncio.Event() for _ in range(3)]
-    entered = [asyncio.Event() for _ in range(3)]
+class Engine:
+    """Work items that run until their gate opens, recording who entered and who was cancelled."""
 
-    def work(i):
+    def __init__(self):
+        self.gates, self.entered, self.cancelled = {}, {}, set()
+
+    def work(self, name):
+        self.gates[name], self.entered[name] = asyncio.Event(), asyncio.Event()
+
         async def run():
-            entered[i].set()
-            await gates[i].wait()
-            return i
+            self.entered[name].set()
+            try:
+                await self.gates[name].wait()
+            except asyncio.CancelledError:
+                self.cancelled.add(name)
+                raise
+            return name
         return run
 
-    async def request(i):
-        async with scheduler.turn(f"doc{i}") as turn:
-            return await turn.run(work(i))
 
-    tasks = []
-    for i in range(3):
-        tasks.append(asyncio.ensure_future(request(i)))
-        await entered[i].wait()
-    assert scheduler.in_flight == 2
-    with pytest.raises(Superseded):
-        await asyncio.wait_for(tasks[0], 1)
-    for gate in gates:
-        gate.set()
-    assert await asyncio.gather(tasks[1], tasks[2]) == [1, 2]
+async def request(scheduler, engine, name, uri=None):
+    async with scheduler.turn(uri or name) as turn:
+        return await turn.run(engine.work(name))
+
+
+async def settle():
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_at_the_bound_a_new_document_waits_and_running_work_is_never_aborted():
+    scheduler, engine = make(max_in_flight=2), Engine()
+    a = asyncio.ensure_future(request(scheduler, engine, "a"))
+    b = asyncio.ensure_future(request(scheduler, engine, "b"))
+    await settle()
+    c = asyncio.ensure_future(request(scheduler, engine, "c"))
+    await settle()
+    assert (scheduler.in_flight, scheduler.waiting) == (2, 1)
+    assert not engine.entered["c"].is_set()
+    engine.gates["a"].set()
+    assert await a == "a"
+    await settle()
+    assert engine.entered["c"].is_set() and scheduler.in_flight == 2
+    engine.gates["b"].set()
+    engine.gates["c"].set()
+    assert await asyncio.gather(b, c) == ["b", "c"]
+    assert engine.cancelled == set()
+    assert (scheduler.in_flight, scheduler.waiting) == (0, 0)
+
+
+async def test_a_full_line_sheds_its_oldest_waiter_at_once():
+    scheduler, engine = make(max_in_flight=1), Engine()
+    running = asyncio.ensure_future(request(scheduler, engine, "run"))
+    await settle()
+    old = asyncio.ensure_future(request(scheduler, engine, "old"))
+    await settle()
+    new = asyncio.ensure_future(request(scheduler, engine, "new"))
+    with pytest.raises(Shed) as info:
+        await asyncio.wait_for(old, 1)
+    assert info.value.reached_engine is False
+    assert scheduler.waiting == 1
+    engine.gates["run"].set()
+    await running
+    await settle()
+    engine.gates["new"].set()
+    assert await asyncio.wait_for(new, 1) == "new"
+    assert (scheduler.in_flight, scheduler.waiting) == (0, 0)
+
+
+async def test_a_keystroke_takes_a_waiting_request_out_of_the_line():
+    scheduler, engine = make(max_in_flight=1), Engine()
+    running = asyncio.ensure_future(request(scheduler, engine, "run"))
+    await settle()
+    waiting = asyncio.ensure_future(request(scheduler, engine, "w1", uri="doc"))
+    await settle()
+    scheduler.document_changed("doc")
+    with pytest.raises(Superseded) as info:
+        await asyncio.wait_for(waiting, 1)
+    assert info.value.reached_engine is False
+    assert scheduler.waiting == 0
+    engine.gates["run"].set()
+    await running
+    assert not engine.entered["w1"].is_set()
+
+
+async def test_a_client_cancel_in_the_line_frees_everything():
+    scheduler, engine = make(max_in_flight=1), Engine()
+    running = asyncio.ensure_future(request(scheduler, engine, "run"))
+    await settle()
+    waiting = asyncio.ensure_future(request(scheduler, engine, "w"))
+    await settle()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert scheduler.waiting == 0
+    engine.gates["run"].set()
+    await running
+    assert (scheduler.in_flight, scheduler.waiting) == (0, 0)
+
+
+async def test_a_slot_granted_to_a_request_superseded_meanwhile_goes_to_the_next():
+    scheduler, engine = make(max_in_flight=2), Engine()
+    runs = [asyncio.ensure_future(request(scheduler, engine, name)) for name in ("r1", "r2")]
+    await settle()
+    first = asyncio.ensure_future(request(scheduler, engine, "first", uri="x"))
+    second = asyncio.ensure_future(request(scheduler, engine, "second", uri="y"))
+    await settle()
+    turn = scheduler._latest["x"]
+    engine.gates["r1"].set()  # the slot goes to "first" ...
+    while not turn.granted:
+        await asyncio.sleep(0)
+    assert not turn.in_engine
+    scheduler.document_changed("x")  # ... whose document changes before it starts
+    with pytest.raises(Superseded) as info:
+        await asyncio.wait_for(first, 1)
+    assert not isinstance(info.value, Shed) and not engine.entered["first"].is_set()
+    await settle()
+    assert engine.entered["second"].is_set()
+    engine.gates["r2"].set()
+    engine.gates["second"].set()
+    assert await asyncio.wait_for(asyncio.gather(*runs, second), 1) == ["r1", "r2", "second"]
+    assert (scheduler.in_flight, scheduler.waiting) == (0, 0)
