@@ -33,6 +33,7 @@ class ServerCounters:
     messages_rejected: int = 0  # client messages answered with an error or dropped (malformed, invalid params)
     engine_restarts: int = 0  # the in-process engine rebuilt after it died
     requests_shed: int = 0  # answered empty: every engine slot taken and newer requests waiting (maxInFlight)
+    requests_waiting: int = 0  # now, not since start: requests waiting for an engine slot (maxInFlight)
     handlers_pending: int = 0  # now, not since start: handlers running or held by pygls (0 when idle)
 
 

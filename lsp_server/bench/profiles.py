@@ -3,7 +3,9 @@ an editor would send (`initializationOptions`); nothing else about the server ch
 
 `naive` turns off everything that saves engine work: no debounce (every keystroke asks), no
 cancel-previous (older requests run on), no early stop (every request runs to its token limit) and
-no typed-ahead cache. The debounce mode is pinned too, so a change of the default cannot leak in.
+no typed-ahead cache, and no in-flight bound of its own (every request goes straight to the engine,
+which queues and batches as vLLM does; the bound's waiting line would otherwise act as a debounce).
+The debounce mode is pinned too, so a change of the default cannot leak in.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from ..settings import parse_settings
 
 BUILTIN: dict[str, dict[str, Any]] = {
     "vllm-ls": {},
-    "naive": {"debounceMs": 0, "debounce": "fixed", "cancelPrevious": False, "earlyStop": False, "cache": False},
+    "naive": {"debounceMs": 0, "debounce": "fixed", "cancelPrevious": False, "earlyStop": False, "cache": False,
+              "maxInFlight": 256},
     # Comparisons the prompt work asked the benchmark to decide.
     "adaptive": {"debounce": "adaptive"},
     "paths": {"template": "prefix-only-paths"},

@@ -17,6 +17,7 @@ async def stats(ls: VllmLanguageServer, params: Any) -> dict[str, Any]:
     ls.counters.messages_rejected = ls.protocol.rejected
     ls.counters.engine_restarts = ls.host.supervisor.restarts
     ls.counters.handlers_pending = ls.protocol.handlers_pending - 1  # not counting this request
+    ls.counters.requests_waiting = ls.scheduler.waiting
     details = ls.host.engine.details() if ls.host.engine is not None else {}
     return stats_payload(ls.counters, ls.host.counters(), ls.host.state.value, details)
 

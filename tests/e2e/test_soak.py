@@ -149,10 +149,13 @@ async def run_soak(client, seconds: float) -> dict:
         "non_empty": tally.non_empty, "cancelled": tally.cancelled, "errors": tally.errors[:5],
         "engine_requests": after["engine_requests_started"] - before["engine_requests_started"],
         "engine_aborted": after["engine_requests_aborted"] - before["engine_requests_aborted"],
+        "engine_finished": after["engine_requests_finished"] - before["engine_requests_finished"],
+        "shed": after["requests_shed"] - before["requests_shed"],
         "debounced": after["requests_debounced"] - before["requests_debounced"],
         "superseded": after["completions_superseded"] - before["completions_superseded"],
         "timed_out": after["completions_timed_out"] - before["completions_timed_out"],
         "in_flight_after": after["engine_requests_in_flight"],
+        "waiting_after": after["requests_waiting"],
         "handlers_pending_after": after["handlers_pending"],
         "rss_start_mib": round(samples[0][1] / MiB, 1), "rss_warm_mib": round(warm_rss / MiB, 1),
         "rss_end_mib": round(end_rss / MiB, 1), "rss_max_mib": round(max(r for _, r in samples) / MiB, 1),
@@ -170,7 +173,7 @@ async def _settled(client):
 def check(result: dict) -> None:
     assert not result["errors"], result["errors"]
     assert result["answered"] + result["cancelled"] == result["requests"]
-    assert result["in_flight_after"] == 0
+    assert result["in_flight_after"] == 0 and result["waiting_after"] == 0
     # pygls keeps nothing per message once it is handled (it kept a Task and a Future per keystroke).
     assert result["handlers_pending_after"] <= 2, result["handlers_pending_after"]
     assert (result["rss_end_mib"] - result["rss_warm_mib"]) * MiB < RSS_GROWTH_BOUND, result
