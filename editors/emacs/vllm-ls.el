@@ -30,7 +30,7 @@
 ;;
 ;; A remote engine: (setq vllm-ls-engine-urls '("http://gpu-box:8000")).
 ;; Server settings (docs/configuration.md):
-;;   (setq vllm-ls-settings '(:debounceMs 150 :maxLines 4))
+;;   (setq vllm-ls-settings '(:debounceMs 300 :maxLines 4))
 
 ;;; Code:
 
@@ -53,7 +53,7 @@ nil runs the engine inside the server process."
   :type '(repeat string))
 
 (defcustom vllm-ls-settings nil
-  "Server settings as a plist, e.g. (:debounceMs 150 :maxLines 4).
+  "Server settings as a plist, e.g. (:debounceMs 300 :maxLines 4).
 Sent as `initializationOptions'; the names are those of docs/configuration.md.
 JSON arrays are vectors: (:engineUrl [\"http://gpu-box:8000\"])."
   :type 'plist)

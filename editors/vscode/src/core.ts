@@ -80,7 +80,7 @@ export function serverSettingKeys(configuration: unknown, section: string): stri
 
 /** The `vllm-ls/status` notification. */
 export interface Status {
-  state: "loading" | "ready" | "unavailable" | "overloaded" | "failed" | string;
+  state: "loading" | "ready" | "restarting" | "degraded" | "unavailable" | "overloaded" | "failed" | string;
   message?: string;
   engine?: string | null;
   lastLatencyMs?: number | null;
@@ -104,6 +104,12 @@ export function statusView(status: Status | undefined): StatusView {
     }
     case "loading":
       return { text: "$(sync~spin) vllm-ls", tooltip: `vllm-ls loading${engine}: ${message}`, severity: "warning" };
+    case "restarting":
+      // The in-process engine died; the server restarts it with backoff by itself.
+      return { text: "$(sync~spin) vllm-ls", tooltip: `vllm-ls restarting${engine}: ${message}`, severity: "warning" };
+    case "degraded":
+      // Requests are failing (e.g. HTTP 5xx); the next success clears it.
+      return { text: "$(warning) vllm-ls", tooltip: `vllm-ls degraded${engine}: ${message}`, severity: "warning" };
     case "unavailable":
       // A remote server is down; the engine retries by itself, so this is a warning, not an error.
       return { text: "$(debug-disconnect) vllm-ls", tooltip: `vllm-ls paused${engine}: ${message}`, severity: "warning" };

@@ -72,6 +72,15 @@ test("status bar: a remote server that is down or busy is a warning, not an erro
   assert.match(busy.tooltip, /busy/);
 });
 
+test("status bar: an engine restarting or failing requests is a warning that says so", () => {
+  const restarting = statusView({ state: "restarting", message: "the engine stopped; restarting in 1 s" });
+  assert.equal(restarting.severity, "warning");
+  assert.match(restarting.tooltip, /restarting in 1 s/);
+  const degraded = statusView({ state: "degraded", message: "HTTP 500" });
+  assert.equal(degraded.severity, "warning");
+  assert.match(degraded.tooltip, /degraded.*HTTP 500/);
+});
+
 test("status bar: loading spins, ready shows the last latency, failure is an error", () => {
   assert.deepEqual(statusView({ state: "loading", message: "loading weights", engine: "embedded" }), {
     text: "$(sync~spin) vllm-ls",
