@@ -172,6 +172,17 @@ class GuardedProtocol(LanguageServerProtocol):
             return
         super().handle_message(message)
 
+    def _handle_response(self, msg_id, result=None, error=None):  # noqa: ANN001, ANN202
+        # A reply to a request of ours we stopped waiting for (a progress token asked for while the
+        # engine loads, then the load was cancelled at shutdown): pygls would set a result on the
+        # cancelled future, which raises. The reply is simply late; drop it.
+        future = self._request_futures.get(msg_id)
+        if future is not None and future.done():
+            del self._request_futures[msg_id]
+            log.debug("a reply to request %s came after we stopped waiting for it", msg_id)
+            return
+        super()._handle_response(msg_id, result, error)
+
     def _reject(self, msg_id: int | str | None, code: int, reason: str, what: str) -> None:
         self.rejected += 1
         log.warning("rejected a message%s: %s", f" ({what})" if what else "", reason)
