@@ -7,6 +7,7 @@ import pytest_lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from .lsp_helpers import configure, initialize, make_client, server_command, wait_ready
+from .peer import Peer
 
 LOG_DIR_KEY = "vllm_ls_log_dir"
 
@@ -34,3 +35,12 @@ async def client(engine_client: LanguageClient):
     await configure(engine_client, {})
     yield engine_client
     await configure(engine_client, {})
+
+
+@pytest.fixture(scope="module")
+async def peer():
+    """A misbehaving OpenAI-compatible HTTP server on 127.0.0.1 (tests/e2e/peer.py), one per module."""
+    peer = Peer()
+    await peer.listen()
+    yield peer
+    await peer.close()

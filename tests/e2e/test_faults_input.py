@@ -22,7 +22,6 @@ from pygls.exceptions import JsonRpcException
 from .lsp_helpers import (
     configure, expect_reply, frame, inline, insert, open_document, spawned, stats, wait_for, write_raw,
 )
-from .peer import Peer
 
 FIB = "def fibonacci(n):\n    "
 SETTINGS = {"debounceMs": 0, "candidates": 1}
@@ -32,14 +31,6 @@ BOUND = 20
 @pytest.fixture(scope="module")
 def input_logs(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("input-logs")
-
-
-@pytest.fixture(scope="module")
-async def peer():
-    peer = Peer()
-    await peer.listen()
-    yield peer
-    await peer.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import pytest
 from lsprotocol import types
 
 from .lsp_helpers import configure, inline, open_document, spawned, stats, wait_for
-from .peer import Peer
 
 API_KEY = "vllm-ls-fault-" + secrets.token_hex(16)  # fresh per run: a hit in a log can only be a leak
 FIB = "def fibonacci(n):\n    "
@@ -31,14 +30,6 @@ BOUND = 20  # seconds: generous against a busy machine, far below "hangs"
 @pytest.fixture(scope="module")
 def fault_logs(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fault-logs")
-
-
-@pytest.fixture(scope="module")
-async def peer():
-    peer = Peer()
-    await peer.listen()
-    yield peer
-    await peer.close()
 
 
 @pytest.fixture(scope="module")
