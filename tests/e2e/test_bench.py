@@ -103,12 +103,17 @@ def test_the_figures_agree_with_the_servers_counters(bench):
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
     for run in json.loads((out / "bench.json").read_text())["runs"]:
         stats, requests = run["stats"], run["requests"]
-        # Every keystroke's request reached the server and was answered.
-        assert stats["completions_requested"] == requests["sent"] == requests["answered"] == run["keystrokes"]
+        # Every keystroke's request was answered. A request whose $/cancelRequest arrives before its
+        # handler has started is cancelled by pygls without running it: the client counts the
+        # cancellation, the server's counters never see the request.
+        assert requests["sent"] == requests["answered"] == run["keystrokes"]
+        unseen = requests["sent"] - stats["completions_requested"]
+        assert 0 <= unseen <= 3 and requests["cancelled"] - stats["completions_cancelled"] == unseen, (requests, stats)
         assert requests["unanswered"] == requests["error"] == 0
         assert requests["completion"] == stats["completions_returned"]
-        assert requests["cancelled"] == stats["completions_cancelled"] > 0
-        assert requests["empty"] == stats["completions_superseded"] + stats["requests_debounced"] + stats["completions_empty"]
+        assert stats["completions_cancelled"] > 0
+        assert requests["empty"] == (stats["completions_superseded"] + stats["requests_debounced"]
+                                     + stats["requests_shed"] + stats["completions_empty"])
         assert run["engine_requests_per_100_keystrokes"] == round(100 * stats["engine_requests_started"] / run["keystrokes"], 2)
         assert run["waste_ratio"] == round(1 - stats["tokens_shown"] / stats["engine_tokens_generated"], 4)
         assert run["prefix_cache_hit_ratio"] == round(stats["prompt_tokens_cached"] / stats["prompt_tokens"], 4)
