@@ -177,12 +177,10 @@ class StopMatcher:
         if not self._stops:
             return text, False
         buffer = self._pending + text
-        # The stop that *completes* first wins (ties: the longer one), as when a server checks
-        # stops token by token. That makes the cut independent of how the stream was chunked.
-        hits = [(i + len(stop), i) for stop in self._stops if (i := buffer.find(stop)) != -1]
-        if hits:
+        cut = first_stop(buffer, self._stops)
+        if cut is not None:
             self.stopped, self._pending = True, ""
-            return buffer[: min(hits)[1]], True
+            return buffer[:cut], True
         keep = _longest_partial_stop(buffer, self._stops)
         self._pending = buffer[len(buffer) - keep:] if keep else ""
         return buffer[: len(buffer) - keep], False
@@ -190,6 +188,16 @@ class StopMatcher:
     def flush(self) -> str:
         pending, self._pending = self._pending, ""
         return "" if self.stopped else pending
+
+
+def first_stop(text: str, stops: Iterable[str], start: int = 0) -> int | None:
+    """Where `text` ends at a stop string found from `start`, or None.
+
+    The stop that *completes* first wins (ties: the longer one), as when a server checks stops
+    token by token. That makes the cut independent of how a stream was chunked.
+    """
+    hits = [(i + len(stop), i) for stop in stops if stop and (i := text.find(stop, start)) != -1]
+    return min(hits)[1] if hits else None
 
 
 def _longest_partial_stop(text: str, stops: tuple[str, ...]) -> int:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.openai_wire import first_stop
+
 from .text import indent_width
 
 _BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->")
@@ -97,13 +99,11 @@ class StreamFilter:
     def _find_cut(self, new: int) -> int | None:
         text = self.text
         if self.stop:
-            # A stop string can straddle deltas: look back as far as the longest one. The stop that
-            # completes first wins (as in a stream checked token by token), and the stream ends
-            # there: what follows it never existed, and the line before it is whole.
+            # A stop string can straddle deltas: look back as far as the longest one. The stream
+            # ends at the stop: what follows it never existed, and the line before it is whole.
             start = max(0, len(text) - new - max(map(len, self.stop)))
-            found = [(i + len(s), i) for s in self.stop if (i := text.find(s, start)) != -1]
-            if found:
-                stop_at = min(found)[1]
+            stop_at = first_stop(text, self.stop, start)
+            if stop_at is not None:
                 final = self._final_cut(text[:stop_at])
                 return stop_at if final is None else final
         cuts = []
