@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the cases of SPEC files (TOML) in one LSP session with a vllm-ls server. "
         "Exit 0: all passed; 1: some failed; 2: a spec or the engine could not be used. "
         "See docs/ci.md.")
-    from .check.cli import add_arguments as add_check_arguments
+    from .tools.check.cli import add_arguments as add_check_arguments
 
     add_check_arguments(check)
 
@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Replay the typing of real source files through real vllm-ls servers (one per settings "
         "profile) over LSP stdio, as editors do, and measure the engine work, latency and memory side by side "
         "with a direct engine call; score infill on holes punched in the files. See docs/performance.md.")
-    from .bench.cli import add_arguments as add_bench_arguments
+    from .tools.bench.cli import add_arguments as add_bench_arguments
 
     add_bench_arguments(bench)
 
@@ -76,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     if command == "complete":
         return _complete(args)
     if command == "check":
-        from .check.cli import run as run_check
+        from .tools.check.cli import run as run_check
 
         return run_check(args)
     if command == "bench":
-        from .bench.cli import run as run_bench
+        from .tools.bench.cli import run as run_bench
 
         return run_bench(args)
     if command == "model":
@@ -118,7 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _complete(args: argparse.Namespace) -> int:
-    from .client import HeadlessClient, ServerFailed, server_command
+    from .tools.client import HeadlessClient, ServerFailed, server_command
 
     try:
         file, line, col = _parse_location(args.location)

@@ -9,14 +9,14 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from . import __version__
-from .completer import Completer
-from .context import RecentDocuments
-from .engine_host import EngineHost
+from .completion.completer import Completer
+from .completion.context import RecentDocuments
+from .hosting.engine_host import EngineHost
 from .features import completion, documents, inline_completion, lifecycle, stats
-from .guard import GuardedProtocol, report_server_error
-from .scheduler import Scheduler
+from .protocol.guard import GuardedProtocol, report_server_error
+from .completion.scheduler import Scheduler
 from .settings import Settings, parse_settings
-from .stats import ServerCounters
+from .completion.counters import ServerCounters
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from pygls.io_ import StdoutWriter
 
-from . import guard
+from .protocol import guard
 from .server import VllmLanguageServer
 
 log = logging.getLogger(__name__)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from ..completer import EMPTY, Completion
-from ..context import display_path
-from ..prompt import ContextDocument
-from ..scheduler import Shed, Superseded
+from ..completion.completer import EMPTY, Completion
+from ..completion.context import display_path
+from ..completion.prompt import ContextDocument
+from ..completion.scheduler import Shed, Superseded
 from ..text import offset_at
 
 if TYPE_CHECKING:

@@ -1,10 +1,10 @@
-"""`vllm-ls/stats`: counters since start (the contract is in `lsp_server/stats.py`)."""
+"""`vllm-ls/stats`: counters since start (the contract is in `lsp_server/contract.py`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..stats import stats_payload
+from ..completion.counters import stats_payload
 
 if TYPE_CHECKING:
     from ..server import VllmLanguageServer

@@ -27,7 +27,7 @@ EDITORS = 32
 MiB = 1024 * 1024
 #: Growth of the server's resident memory from the end of the warm-up to the end, at most.
 #: Measured: 1.5 MiB in 3 minutes (docs/reliability.md); pygls' leak of a Task and a Future per
-#: keystroke, fixed in lsp_server/guard.py, grew it by 48 MiB in the same run.
+#: keystroke, fixed in lsp_server/protocol/guard.py, grew it by 48 MiB in the same run.
 RSS_GROWTH_BOUND = 32 * MiB
 
 CODE = [

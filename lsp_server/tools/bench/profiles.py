@@ -1,0 +1,99 @@
+"""Settings profiles: the same server, configured differently. A profile is a name and the settings
+an editor would send (`initializationOptions`); nothing else about the server changes.
+
+`naive` turns off everything that saves engine work: no debounce (every keystroke asks), no
+cancel-previous (older requests run on), no early stop (every request runs to its token limit) and
+no typed-ahead cache, and no in-flight bound of its own (every request goes straight to the engine,
+which queues and batches as vLLM does; the bound's waiting line would otherwise act as a debounce).
+The debounce mode is pinned too, so a change of the default cannot leak in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...settings import parse_settings
+
+BUILTIN: dict[str, dict[str, Any]] = {
+    "vllm-ls": {},
+    "naive": {"debounceMs": 0, "debounce": "fixed", "cancelPrevious": False, "earlyStop": False, "cache": False,
+              "maxInFlight": 256},
+    # Comparisons the prompt work asked the benchmark to decide.
+    "adaptive": {"debounce": "adaptive"},
+    "paths": {"template": "prefix-only-paths"},
+}
+
+#: Settings that decide which engine the server runs: changing them restarts the engine.
+ENGINE_KEYS = frozenset({"engineUrl", "model", "kvCacheMemoryMb", "maxModelLen", "apiKey", "apiKeyEnv",
+                         "caBundle", "tlsVerify", "connectTimeoutS", "readTimeoutS", "tokenizer"})
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        return {**self.settings, **overrides}
+
+    def engine_settings(self) -> dict[str, Any]:
+        return {k: v for k, v in self.settings.items() if k in ENGINE_KEYS}
+
+
+def parse_profiles(spec: str) -> list[Profile]:
+    """`vllm-ls,naive` or `name={"debounceMs": 50}` items, comma-separated (JSON may hold commas)."""
+    profiles: list[Profile] = []
+    for item in _split(spec):
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not name:
+            raise ValueError(f"a profile needs a name: {item!r}")
+        if sep:
+            try:
+                settings = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"profile {name!r}: the settings are not JSON: {exc}") from None
+            if not isinstance(settings, dict):
+                raise ValueError(f"profile {name!r}: the settings must be a JSON object")
+        elif name in BUILTIN:
+            settings = dict(BUILTIN[name])
+        else:
+            raise ValueError(f"unknown profile {name!r}; built-in: {', '.join(BUILTIN)} (or name={{json}})")
+        _, problems = parse_settings(settings)
+        if problems:
+            raise ValueError(f"profile {name!r}: {'; '.join(problems)}")
+        if any(p.name == name for p in profiles):
+            raise ValueError(f"profile {name!r} given twice")
+        profiles.append(Profile(name, settings))
+    if not profiles:
+        raise ValueError("no profiles given")
+    return profiles
+
+
+def _split(spec: str) -> list[str]:
+    """Split at commas outside JSON braces and brackets."""
+    items, depth, current = [], 0, []
+    in_string = escaped = False
+    for ch in spec:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    items.append("".join(current).strip())
+    return [item for item in items if item]

@@ -1,0 +1,137 @@
+"""Replaying typing against a real server, as editors do: per keystroke one incremental `didChange`
+and one `textDocument/inlineCompletion`. A VS Code-style editor sends `$/cancelRequest` for its
+outstanding request before each keystroke; a Neovim-style editor never cancels (it drops answers
+for an older buffer version). All editors share one LSP session, so they share one server and its
+engine, as documents of one user would; each has its own document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
+
+from ..client import HeadlessClient
+from ...text import position_at
+from .figures import CANCELLED, COMPLETION, EMPTY, ERROR, RequestRecord
+from .schedule import Plan
+
+#: What priming asks for: the prompt is computed (and enters the prefix cache), one token is made.
+PRIMING = {"maxTokens": 1, "maxLineTokens": 1, "candidates": 1, "debounceMs": 0, "cache": False}
+
+
+def document_uri(run: str, plan: Plan) -> str:
+    # Outside the workspace root, so the model sees just the file's name when a template shows paths.
+    return f"file:///vllm-ls-bench/{run}/editor{plan.editor}/{plan.name}"
+
+
+def inline_params(uri: str, text: str, offset: int, invoked: bool = False) -> types.InlineCompletionParams:
+    position = position_at(text, offset)
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=position.line, character=position.character),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Invoked if invoked
+            else types.InlineCompletionTriggerKind.Automatic),
+    )
+
+
+def completion_texts(result: Any) -> list[str]:
+    items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
+    return [item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value for item in items]
+
+
+async def settle(client: HeadlessClient, timeout: float = 120.0) -> dict[str, Any]:
+    """The server's counters once its engine has no request in flight (their final values)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = await client.stats()
+        if stats.get("engine_requests_in_flight", 0) == 0:
+            return stats
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the engine still had {stats['engine_requests_in_flight']} requests in flight "
+                               f"after {timeout:.0f} s")
+        await asyncio.sleep(0.1)
+
+
+async def prime(client: HeadlessClient, settings: dict[str, Any], documents: Sequence[tuple[str, str, int]],
+                timeout: float) -> None:
+    """Ask once for every document's prompt at its cursor before measuring (one token each), as when
+    the files have been open a while: the first prompt of a file is not part of typing in it."""
+    await client.configure({**settings, **PRIMING})
+    for uri, text, offset in documents:
+        _, future = client.send(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, text, offset, invoked=True))
+        await asyncio.wait_for(future, timeout)
+    await client.configure(settings)
+
+
+async def type_plan(
+    client: HeadlessClient, plan: Plan, uri: str, t0: float, answer_timeout: float,
+    on_record: Callable[[RequestRecord], None],
+) -> None:
+    """Type `plan` into the open document `uri`, keystroke `at` seconds counted from `t0`."""
+    text, cursor = plan.initial, plan.cursor
+    previous: RequestRecord | None = None
+    previous_request: tuple[str, asyncio.Future] | None = None
+    outstanding: list[tuple[str, asyncio.Future, RequestRecord]] = []
+    for index, key in enumerate(plan.keystrokes):
+        delay = t0 + key.at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        now = time.perf_counter()
+        if previous is not None:
+            previous.deadline = now
+        if plan.style == "vscode" and previous_request is not None and not previous_request[1].done():
+            client.cancel(previous_request[0])
+        start = position_at(text, cursor)
+        at = types.Position(line=start.line, character=start.character)
+        client.edit(uri, at, at, key.text)
+        text = text[:cursor] + key.text + text[cursor:]
+        cursor += len(key.text)
+        record = RequestRecord(plan.editor, plan.style, index, now, key.pause_after, deadline=now + key.gap)
+        msg_id, future = client.send(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, text, cursor))
+        future.add_done_callback(lambda f, r=record: _answered(r, f))
+        on_record(record)
+        outstanding.append((msg_id, future, record))
+        previous, previous_request = record, (msg_id, future)
+    # The user waits at the end of the stretch; every request must still be answered.
+    pending = [future for _, future, _ in outstanding if not future.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=answer_timeout)
+    for msg_id, future, _ in outstanding:
+        if not future.done():
+            client.cancel(msg_id)  # unanswered: recorded as such, and no work is left behind
+
+
+def _answered(record: RequestRecord, future: asyncio.Future) -> None:
+    record.answered = time.perf_counter()
+    if future.cancelled():
+        record.outcome = ERROR
+        return
+    error = future.exception()
+    if isinstance(error, JsonRpcRequestCancelled):
+        record.outcome = CANCELLED
+    elif error is not None:
+        record.outcome = ERROR
+        record.text = str(error)
+    else:
+        texts = completion_texts(future.result())
+        record.text = texts[0] if texts else ""
+        record.outcome = COMPLETION if record.text.strip() else EMPTY
+
+
+async def replay(
+    client: HeadlessClient, plans: Sequence[Plan], uris: Sequence[str], answer_timeout: float,
+    lead_s: float = 0.2,
+) -> list[RequestRecord]:
+    """Every plan typed at once into its open document; the record of every request, in send order."""
+    records: list[RequestRecord] = []
+    t0 = time.perf_counter() + lead_s
+    await asyncio.gather(*(
+        type_plan(client, plan, uri, t0, answer_timeout, records.append) for plan, uri in zip(plans, uris)
+    ))
+    return records
