@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
-import time
-from pathlib import Path
 
 from . import __version__
 
@@ -74,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "serve":
         return _serve(args)
     if command == "complete":
-        return _complete(args)
+        from .tools.complete import run as run_complete
+
+        return run_complete(args)
     if command == "check":
         from .tools.check.cli import run as run_check
 
@@ -91,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _base_settings(args: argparse.Namespace) -> dict:
-    base: dict = {}
+    engine: dict = {}
     if args.engine_url:
-        base["engineUrl"] = args.engine_url
+        engine["url"] = args.engine_url
     if args.model:
-        base["model"] = args.model
-    return base
+        engine["model"] = args.model
+    return {"engine": engine} if engine else {}
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -115,85 +113,6 @@ def _serve(args: argparse.Namespace) -> int:
                 "listening on %s: anyone who can reach it can read the documents you send", args.host)
         return serve_tcp(server, args.host, args.port)
     return serve_stdio(server)
-
-
-def _complete(args: argparse.Namespace) -> int:
-    from .tools.client import HeadlessClient, ServerFailed, server_command
-
-    try:
-        file, line, col = _parse_location(args.location)
-        text = file.read_text(encoding="utf-8")
-        settings = json.loads(args.settings)
-    except (ValueError, OSError) as exc:
-        print(f"vllm-ls complete: {exc}", file=sys.stderr)
-        return 2
-    language = args.language or _language_of(file)
-    extra = ["-v"] * args.verbose + (["--log-file", args.log_file] if args.log_file else [])
-    client = HeadlessClient(
-        server_command(args.engine_url, args.model, extra), settings=settings,
-        stderr=sys.stderr if args.verbose else None,
-        on_status=lambda status: print(f"vllm-ls: {status.get('message')}", file=sys.stderr, flush=True)
-        if status.get("state") != "ready" or not client.status_history[:-1] else None,
-    )
-
-    async def run() -> dict:
-        try:
-            started = time.perf_counter()
-            print("vllm-ls: starting the server and the engine…", file=sys.stderr, flush=True)
-            await client.start(wait_ready=args.timeout)
-            ready = time.perf_counter()
-            uri = file.resolve().as_uri()
-            client.open(uri, text, language)
-            asked = time.perf_counter()
-            items = await client.inline_completion(uri, line - 1, _utf16_col(text, line, col), invoked=True)
-            done = time.perf_counter()
-            return {"file": str(file), "line": line, "column": col, "completion": items[0] if items else "",
-                    "latency_ms": round((done - asked) * 1000, 1), "startup_s": round(ready - started, 1),
-                    "engine": client.status.get("engine")}
-        finally:
-            await client.stop()
-
-    try:
-        result = asyncio.run(run())
-    except ServerFailed as exc:
-        print(f"vllm-ls complete: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"{result['file']}:{line}:{col} — {result['latency_ms']:.0f} ms "
-              f"(engine: {result['engine']}, ready after {result['startup_s']:.0f} s)")
-        print(result["completion"] if result["completion"] else "(no completion)")
-    return 0 if result["completion"] else 1
-
-
-def _parse_location(location: str) -> tuple[Path, int, int]:
-    try:
-        file, line, col = location.rsplit(":", 2)
-        line_no, col_no = int(line), int(col)
-    except ValueError:
-        raise ValueError(f"expected FILE:LINE:COL (1-based), got {location!r}") from None
-    if line_no < 1 or col_no < 1:
-        raise ValueError(f"LINE and COL are 1-based, got {line_no}:{col_no}")
-    return Path(file), line_no, col_no
-
-
-def _utf16_col(text: str, line: int, col: int) -> int:
-    """Column `col` (1-based, in characters as editors show them) → LSP UTF-16 character."""
-    from .text import utf16_len
-
-    lines = text.splitlines()
-    content = lines[line - 1] if line - 1 < len(lines) else ""
-    return utf16_len(content[: col - 1])
-
-
-_LANGUAGES = {".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go",
-              ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java", ".rb": "ruby", ".sh": "shellscript",
-              ".lua": "lua", ".md": "markdown"}
-
-
-def _language_of(file: Path) -> str:
-    return _LANGUAGES.get(file.suffix, "plaintext")
 
 
 def _model_path() -> int:

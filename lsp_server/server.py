@@ -1,4 +1,5 @@
-"""Builds the language server and registers the features. Nothing else lives here."""
+"""The composition root: builds the language server from its parts and registers the features.
+Nothing else lives here."""
 
 from __future__ import annotations
 
@@ -11,38 +12,29 @@ from pygls.lsp.server import LanguageServer
 from . import __version__
 from .completion.completer import Completer
 from .completion.context import RecentDocuments
-from .hosting.engine_host import EngineHost
-from .features import completion, documents, inline_completion, lifecycle, stats
-from .protocol.guard import GuardedProtocol, report_server_error
-from .completion.scheduler import Scheduler
-from .settings import Settings, parse_settings
 from .completion.counters import ServerCounters
+from .completion.scheduler import Scheduler
+from .features import completion, documents, inline_completion, lifecycle, stats
+from .hosting.engine_host import EngineHost
+from .protocol.guard import GuardedProtocol, report_server_error
+from .settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)
 
 FEATURES = (lifecycle, documents, inline_completion, completion, stats)
 
 
-class VllmProtocol(GuardedProtocol):
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        # JSON-RPC makes `params` optional, and vscode-jsonrpc omits it for `sendRequest(method)`.
-        # pygls 2.1 fails to read such a message for a custom method and never answers, so the
-        # editor's `vllm-ls/stats` would hang: read a missing `params` as null.
-        if "jsonrpc" in data and "method" in data and "params" not in data:
-            data = {**data, "params": None}
-        return super().structure_message(data)
-
-
 class VllmLanguageServer(LanguageServer):
     """The server and the objects the features share (each with one job)."""
 
+    protocol: GuardedProtocol
+
     def __init__(self, base_settings: dict[str, Any] | None = None):
         super().__init__("vllm-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
-                         protocol_cls=VllmProtocol)
+                         protocol_cls=GuardedProtocol)
         self.base_settings = dict(base_settings or {})
-        self.settings, problems = parse_settings(None, self.base_settings)
-        for problem in problems:
-            log.warning("command line: %s", problem)
+        self._deprecations_logged: set[str] = set()
+        self.settings: Settings = self._parse(None, "command line")
         self.counters = ServerCounters()
         self.host = EngineHost(
             notify=lambda method, payload: self.protocol.notify(method, payload),
@@ -50,8 +42,8 @@ class VllmLanguageServer(LanguageServer):
             progress=self._progress_if_supported,
         )
         self.scheduler = Scheduler(
-            cancel_previous=lambda: self.settings.cancel_previous,
-            max_in_flight=lambda: self.settings.max_in_flight,
+            cancel_previous=lambda: self.settings.scheduling.cancel_previous,
+            max_in_flight=lambda: self.settings.scheduling.max_in_flight,
         )
         self.completer = Completer(self.host, self.counters, lambda: self.settings)
         self.recent = RecentDocuments()
@@ -64,17 +56,27 @@ class VllmLanguageServer(LanguageServer):
         """Adopt client settings; bad fields fall back to defaults and the user is told which."""
         if raw is None:
             return
-        self.settings, problems = parse_settings(raw, self.base_settings)
+        self.settings = self._parse(raw, "settings")
         log.info("settings: %s", self.settings.public_dict())
+
+    def _parse(self, raw: Any, source: str) -> Settings:
+        deprecations: list[str] = []
+        settings, problems = parse_settings(raw, self.base_settings, deprecations)
+        for note in deprecations:
+            if note not in self._deprecations_logged:  # once per old key, not at every change
+                self._deprecations_logged.add(note)
+                log.warning("%s: %s", source, note)
         if problems:
-            log.warning("settings problems: %s", "; ".join(problems))
-            self._show_message("vllm-ls settings: " + "; ".join(problems), error=False)
+            log.warning("%s problems: %s", source, "; ".join(problems))
+            if raw is not None:
+                self._show_message("vllm-ls settings: " + "; ".join(problems), error=False)
+        return settings
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         report_server_error(error, source)
 
     def start_engine(self) -> None:
-        self.host.start(self.settings)
+        self.host.start(self.settings.engine)
 
     def _progress_if_supported(self) -> Any:
         window = self.client_capabilities.window
@@ -87,6 +89,7 @@ class VllmLanguageServer(LanguageServer):
 
 
 def build_server(base_settings: dict[str, Any] | None = None) -> VllmLanguageServer:
+    """A server ready to serve, with `base_settings` (e.g. from the command line) under the editor's."""
     server = VllmLanguageServer(base_settings)
     for module in FEATURES:
         for method, options, handler in module.HANDLERS:

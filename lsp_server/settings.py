@@ -1,21 +1,29 @@
-"""The one settings model. Editors send it as `initializationOptions` and in
-`workspace/didChangeConfiguration` (either the object itself or nested under `vllmLs`).
+"""The one settings model, in groups: `engine` (which engine, and `engine.remote` for a vLLM server),
+`prompt` (what the model sees), `generation` (what it writes) and `scheduling` (when it is asked).
+
+Editors send it as `initializationOptions` and in `workspace/didChangeConfiguration`: the object
+itself or nested under `vllmLs`, with camelCase keys, each group a nested object
+(`{"scheduling": {"debounceMs": 300}}`) or dotted keys (`{"scheduling.debounceMs": 300}`, as Helix's
+TOML and VS Code's flat settings keys have them). The flat keys of vllm-ls 0.1 (`debounceMs`,
+`engineUrl`, ...) are still read, each with one logged deprecation naming its new place.
 
 It also generates `docs/configuration.md` and the VS Code extension's settings
-(`python -m lsp_server settings-schema`), so every field's description is user documentation.
-Invalid values never stop the server: the offending fields fall back to their defaults and the user
-is told which ones and why.
+(`vllm-ls settings-schema`), so every field's description is user documentation. Invalid values never
+stop the server: the offending fields fall back to their defaults and the user is told which and why.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from engine import templates
+
 from .logs import register_secret
 
 SECTION = "vllmLs"
@@ -23,14 +31,52 @@ SECTION = "vllmLs"
 SECRET_FIELDS = ("apiKey", "api_key")
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
-        json_schema_extra={"title": "vllm-ls settings"},
+class _Group(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class RemoteSettings(_Group):
+    """How to reach remote vLLM servers (used when `engine.url` is set)."""
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="The API key the vLLM server was started with (`--api-key`), sent as a bearer token. "
+        "Prefer the environment variable named by `apiKeyEnv`. Never logged.",
+    )
+    api_key_env: str = Field(
+        default="VLLM_API_KEY",
+        description="The environment variable that holds the API key when `apiKey` is not set.",
+    )
+    ca_bundle: str | None = Field(
+        default=None,
+        description="A PEM file of CA certificates to verify `https://` servers with (e.g. a company CA) "
+        "instead of the system's.",
+    )
+    tls_verify: bool = Field(
+        default=True,
+        description="Verify `https://` servers' certificates. Turning it off exposes the API key and your "
+        "code to anyone on the path; use `caBundle` for private CAs instead.",
+    )
+    connect_timeout_s: float = Field(
+        default=3.0, gt=0, le=120,
+        description="Seconds to wait for a connection; a server that takes longer counts as down.",
+    )
+    read_timeout_s: float = Field(
+        default=30.0, gt=0, le=600,
+        description="Longest silence inside a response, in seconds (the first token waits for queueing "
+        "and prefill).",
+    )
+    tokenizer: str | None = Field(
+        default=None,
+        description="A local copy of the served model's tokenizer (a `tokenizer.json` or a directory with "
+        "one) for exact token budgets without asking the server's `/tokenize`.",
     )
 
-    # -- engine -------------------------------------------------------------------------------
-    engine_url: list[str] = Field(
+
+class EngineSettings(_Group):
+    """Which engine serves completions. Any change here builds a new engine; nothing else does."""
+
+    url: list[str] = Field(
         default=[],
         description="URLs of remote vLLM OpenAI-compatible servers (e.g. `http://gpu-box:8000`). "
         "Empty: run the engine inside the server process. Several URLs: requests are spread over "
@@ -49,41 +95,27 @@ class Settings(BaseModel):
     max_model_len: int = Field(
         default=2048, ge=256, description="In-process engine: the longest prompt + completion, in tokens."
     )
-    api_key: SecretStr | None = Field(
-        default=None,
-        description="Remote engine: the API key the vLLM server was started with (`--api-key`), sent as a "
-        "bearer token. Prefer the environment variable named by `apiKeyEnv`. Never logged.",
-    )
-    api_key_env: str = Field(
-        default="VLLM_API_KEY",
-        description="Remote engine: the environment variable that holds the API key when `apiKey` is not set.",
-    )
-    ca_bundle: str | None = Field(
-        default=None,
-        description="Remote engine: a PEM file of CA certificates to verify `https://` servers with "
-        "(e.g. a company CA) instead of the system's.",
-    )
-    tls_verify: bool = Field(
-        default=True,
-        description="Remote engine: verify `https://` servers' certificates. Turning it off exposes the "
-        "API key and your code to anyone on the path; use `caBundle` for private CAs instead.",
-    )
-    connect_timeout_s: float = Field(
-        default=3.0, gt=0, le=120,
-        description="Remote engine: seconds to wait for a connection; a server that takes longer counts as down.",
-    )
-    read_timeout_s: float = Field(
-        default=30.0, gt=0, le=600,
-        description="Remote engine: longest silence inside a response, in seconds (the first token waits "
-        "for queueing and prefill).",
-    )
-    tokenizer: str | None = Field(
-        default=None,
-        description="Remote engine: a local copy of the served model's tokenizer (a `tokenizer.json` or a "
-        "directory with one) for exact token budgets without asking the server's `/tokenize`.",
-    )
+    remote: RemoteSettings = Field(default_factory=RemoteSettings)
 
-    # -- prompt -------------------------------------------------------------------------------
+    @field_validator("url", mode="before")
+    @classmethod
+    def _one_or_many_urls(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        return [url.rstrip("/") for url in urls]
+
+
+class PromptSettings(_Group):
+    """What the model is shown: the template and the token budget around the cursor."""
+
     template: str | dict[str, Any] = Field(
         default="auto",
         description="Prompt template. `auto`: chosen from the model's special tokens (and name). A "
@@ -95,8 +127,8 @@ class Settings(BaseModel):
     max_prompt_tokens: int = Field(
         default=1536, ge=64, le=131072,
         description="Most prompt tokens (counted by the model's tokenizer); capped by the model's "
-        "context length minus `maxTokens`. More context costs a slower first request per document; "
-        "later keystrokes are served from vLLM's prefix cache.",
+        "context length minus `generation.maxTokens`. More context costs a slower first request per "
+        "document; later keystrokes are served from vLLM's prefix cache.",
     )
     suffix_share: float = Field(
         default=0.25, ge=0.0, le=0.9,
@@ -108,7 +140,21 @@ class Settings(BaseModel):
         description="How many other open documents (most recently used first) may fill the prompt "
         "budget that the current document leaves, for models with file-separator tokens. 0: never.",
     )
-    # -- generation ---------------------------------------------------------------------------
+
+    @field_validator("template")
+    @classmethod
+    def _valid_template(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        if isinstance(value, str):
+            if value.strip().lower() not in ("", "auto"):
+                templates.builtin(value)
+        else:
+            templates.custom(value)
+        return value
+
+
+class GenerationSettings(_Group):
+    """What the engine is asked to write, and when it stops."""
+
     multiline: Literal["auto", "always", "never"] = Field(
         default="auto",
         description="`auto`: complete to the end of the line when the cursor has code after it, "
@@ -133,13 +179,16 @@ class Settings(BaseModel):
         description="Sampling temperature for explicitly invoked requests with `candidates` > 1 "
         "(at 0 every candidate would be the same).",
     )
-    cache: bool = Field(
+    early_stop: bool = Field(
         default=True,
-        description="Answer from the typed-ahead cache when the user types the beginning of the "
-        "suggestion shown (or deletes back into it), without asking the engine.",
+        description="Stop the engine as soon as the completion is known to be complete "
+        "(end of line, end of block) instead of generating up to the token limit.",
     )
 
-    # -- scheduling ---------------------------------------------------------------------------
+
+class SchedulingSettings(_Group):
+    """When the engine is asked, and what is answered without it."""
+
     debounce_ms: int = Field(
         default=300, ge=0, le=5000,
         description="Wait this long after a request before asking the engine; a newer change or "
@@ -157,10 +206,10 @@ class Settings(BaseModel):
         description="A newer request for a document aborts the engine work of the older one "
         "(the older one is answered with an empty result).",
     )
-    early_stop: bool = Field(
+    cache: bool = Field(
         default=True,
-        description="Stop the engine as soon as the completion is known to be complete "
-        "(end of line, end of block) instead of generating up to the token limit.",
+        description="Answer from the typed-ahead cache when the user types the beginning of the "
+        "suggestion shown (or deletes back into it), without asking the engine.",
     )
     request_timeout_ms: int = Field(
         default=30000, ge=100, le=600000,
@@ -176,38 +225,49 @@ class Settings(BaseModel):
         "aborted for another document.",
     )
 
-    @field_validator("template")
-    @classmethod
-    def _valid_template(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
-        if isinstance(value, str):
-            if value.strip().lower() not in ("", "auto"):
-                templates.builtin(value)
-        else:
-            templates.custom(value)
-        return value
 
-    @field_validator("engine_url", mode="before")
-    @classmethod
-    def _one_or_many_urls(cls, value: Any) -> Any:
-        if value is None or value == "":
-            return []
-        return [value] if isinstance(value, str) else value
+class Settings(_Group):
+    """Everything a user can set, one group per concern."""
 
-    @field_validator("engine_url")
-    @classmethod
-    def _http_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"{url!r} is not an http:// or https:// URL")
-        return [url.rstrip("/") for url in urls]
+    model_config = ConfigDict(json_schema_extra={"title": "vllm-ls settings"})
+
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    prompt: PromptSettings = Field(default_factory=PromptSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
+
+    def updated(self, changes: dict[str, Any]) -> Settings:
+        """These settings with `changes` (any accepted spelling: dotted, nested, 0.1's flat names) on
+        top; raises ValidationError on a bad value (for code and tests, not for what clients send)."""
+        return Settings.model_validate(deep_merge(self.model_dump(by_alias=True), normalize(changes)))
 
     def public_dict(self) -> dict[str, Any]:
         """The settings as camelCase JSON, secrets masked: safe to log or show."""
         data = self.model_dump(by_alias=True, mode="json")
-        for key, value in self.model_dump(by_alias=True).items():
-            if isinstance(value, SecretStr):
-                data[key] = "***" if value.get_secret_value() else ""
+        key = self.engine.remote.api_key
+        data["engine"]["remote"]["apiKey"] = ("***" if key.get_secret_value() else "") if key is not None else None
         return data
+
+
+def leaves(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[tuple[str, type[BaseModel], str]]:
+    """Every setting that holds a value: (dotted camelCase path, the group it belongs to, its field name)."""
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{info.alias or name}"
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from leaves(annotation, path + ".")
+        else:
+            yield path, model, name
+
+
+#: vllm-ls 0.1's flat keys (camelCase and snake_case) → their dotted path today.
+LEGACY_KEYS: dict[str, str] = {}
+for _path, _group, _name in leaves():
+    LEGACY_KEYS[_path.rsplit(".", 1)[1]] = _path
+    LEGACY_KEYS[_name] = _path
+LEGACY_KEYS["engineUrl"] = LEGACY_KEYS["engine_url"] = "engine.url"
+for _gone in ("url",):
+    del LEGACY_KEYS[_gone]  # never a flat key of 0.1
 
 
 def extract_section(raw: Any) -> dict[str, Any]:
@@ -220,34 +280,138 @@ def extract_section(raw: Any) -> dict[str, Any]:
     return raw
 
 
-def parse_settings(raw: Any, base: dict[str, Any] | None = None) -> tuple[Settings, list[str]]:
+def normalize(raw: dict[str, Any], notes: list[str] | None = None) -> dict[str, Any]:
+    """`raw` with dotted keys expanded and 0.1's flat keys moved into their groups (a note each)."""
+    groups = {info.alias for info in Settings.model_fields.values()} | set(Settings.model_fields)
+    result: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            continue
+        if "." in key:
+            path = key
+        elif key in groups:
+            _merge_into(result, [key], copy.deepcopy(value) if isinstance(value, dict) else value)
+            continue
+        elif key in LEGACY_KEYS:
+            path = LEGACY_KEYS[key]
+            if notes is not None:
+                notes.append(f"setting {key!r} is now {path!r}; the old name still works for now")
+        else:
+            path = key  # unknown: validation names it
+        _merge_into(result, path.split("."), copy.deepcopy(value))
+    return result
+
+
+def _merge_into(target: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        nested = target.get(part)
+        if not isinstance(nested, dict):
+            nested = target[part] = {}
+        target = nested
+    last = path[-1]
+    if isinstance(value, dict) and isinstance(target.get(last), dict):
+        for key, inner in value.items():
+            _merge_into(target[last], [key], inner)
+    else:
+        target[last] = value
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override` on top, group by group (both already normalized)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        _merge_into(merged, [key], copy.deepcopy(value))
+    return merged
+
+
+def parse_settings(
+    raw: Any, base: dict[str, Any] | None = None, deprecations: list[str] | None = None,
+) -> tuple[Settings, list[str]]:
     """Validate client settings on top of `base` (e.g. CLI flags); bad fields fall back.
 
     Returns the settings and one message per rejected field, naming the field and the reason.
+    Notes about deprecated keys go to `deprecations` (to be logged, not shown).
     """
-    data = {**(base or {}), **extract_section(raw)} if raw is not None else dict(base or {})
-    for key in SECRET_FIELDS:
-        if isinstance(data.get(key), (str, int, float)):
-            register_secret(str(data[key]))  # before anything can log or echo it
+    notes: list[str] = []
+    data = normalize(base or {}, notes)
+    if raw is not None:
+        data = deep_merge(data, normalize(extract_section(raw), notes))
+    if deprecations is not None:
+        deprecations.extend(notes)
+    for secret in _secrets(data):
+        register_secret(secret)  # before anything can log or echo it
     problems: list[str] = []
     if raw is not None and not isinstance(raw, dict):
         problems.append(f"settings must be a JSON object, got {type(raw).__name__}; using defaults")
-    for _ in range(len(data) + 1):
+    for _ in range(64):
         try:
             return Settings.model_validate(data), problems
         except ValidationError as exc:
-            bad: set[str] = set()
             for error in exc.errors():
-                field = str(error["loc"][0]) if error["loc"] else ""
-                shown = "***" if field in SECRET_FIELDS else json.dumps(error.get("input"), default=str)[:80]
+                path = [str(part) for part in error["loc"] if isinstance(part, str)]
+                name = ".".join(to_camel(part) for part in path)
                 if error["type"] == "extra_forbidden":
-                    problems.append(f"unknown setting {field!r} ignored")
+                    problems.append(f"unknown setting {name!r} ignored")
                 else:
-                    problems.append(f"setting {field!r}: {error['msg']} (got {shown}); using the default")
-                bad.add(field)
-            data = {k: v for k, v in data.items() if k not in bad and to_camel(k) not in bad}
+                    shown = "***" if path and path[-1] in SECRET_FIELDS else json.dumps(
+                        error.get("input"), default=str)[:80]
+                    problems.append(f"setting {name!r}: {error['msg']} (got {shown}); using the default")
+                _drop(data, path)
     return Settings(), problems
+
+
+def _drop(data: dict[str, Any], path: list[str]) -> None:
+    """Remove the value at `path` (camelCase or snake_case keys) so its default applies."""
+    target: Any = data
+    for part in path[:-1]:
+        nxt = target.get(part, target.get(to_camel(part))) if isinstance(target, dict) else None
+        if not isinstance(nxt, dict):
+            if isinstance(target, dict):  # a group that is not an object: the whole group falls back
+                target.pop(part, None)
+                target.pop(to_camel(part), None)
+            return
+        target = nxt
+    if path and isinstance(target, dict):
+        target.pop(path[-1], None)
+        target.pop(to_camel(path[-1]), None)
+    elif not path:
+        data.clear()
+
+
+def _secrets(data: Any) -> Iterator[str]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in SECRET_FIELDS and isinstance(value, (str, int, float)):
+                yield str(value)
+            else:
+                yield from _secrets(value)
 
 
 def settings_schema() -> dict[str, Any]:
     return Settings.model_json_schema(by_alias=True)
+
+
+def dotted(raw: dict[str, Any]) -> dict[str, Any]:
+    """Settings in any accepted spelling as one flat dict keyed by dotted paths
+    (`{"scheduling": {"debounceMs": 0}}` → `{"scheduling.debounceMs": 0}`): easy to merge and compare."""
+    flat: dict[str, Any] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict) and (not path or path in GROUP_PATHS):
+            for key, inner in value.items():
+                walk(inner, f"{path}.{key}" if path else key)
+        else:
+            flat[".".join(to_camel(part) for part in path.split("."))] = value
+
+    walk(normalize(raw), "")
+    return flat
+
+
+#: Dotted paths of the groups (`engine`, `engine.remote`, ...): what `dotted` descends into.
+GROUP_PATHS = frozenset(path.rsplit(".", 1)[0] for path, _, _ in leaves()) | frozenset(
+    ".".join(path.split(".")[:i]) for path, _, _ in leaves() for i in range(1, path.count(".") + 1))
+
+
+def is_engine_setting(path: str) -> bool:
+    """Whether the dotted setting chooses or builds the engine (changing it loads a new one)."""
+    return path == "engine" or path.startswith("engine.")

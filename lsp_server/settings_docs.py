@@ -6,13 +6,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .settings import SECTION, Settings, settings_schema
+from pydantic import BaseModel
+
+from .settings import SECTION, Settings, leaves, settings_schema
 
 
-def _fields() -> list[tuple[str, dict[str, Any]]]:
-    properties = settings_schema()["properties"]
-    return [(Settings.model_fields[name].alias or name, properties[Settings.model_fields[name].alias or name])
-            for name in Settings.model_fields]
+def _fields() -> list[tuple[str, dict[str, Any], type[BaseModel]]]:
+    """(dotted camelCase path, its JSON schema, its group) for every setting, in model order."""
+    found = []
+    for path, group, name in leaves():
+        alias = group.model_fields[name].alias or name
+        found.append((path, group.model_json_schema(by_alias=True)["properties"][alias], group))
+    return found
 
 
 def _type_of(prop: dict[str, Any]) -> str:
@@ -33,15 +38,20 @@ def markdown() -> str:
         "     a test fails when this file and the code disagree. Do not edit by hand. -->",
         "",
         "Editors send these settings as `initializationOptions` and in `workspace/didChangeConfiguration`,",
-        f"either as the object itself or nested under `{SECTION}`. The command line's `--engine-url` and",
-        "`--model` set the same fields; settings from the editor take precedence over them.",
+        f"either as the object itself or nested under `{SECTION}`. Settings come in groups: send each group",
+        'as a nested object (`{"scheduling": {"debounceMs": 300}}`) or use the dotted names below as keys',
+        '(`{"scheduling.debounceMs": 300}`). The command line\'s `--engine-url` and `--model` set',
+        "`engine.url` and `engine.model`; settings from the editor take precedence over them.",
         "An invalid value is reported with `window/showMessage` and that field keeps its default;",
-        "the server keeps serving.",
-        "",
-        "| Setting | Type | Default | Description |",
-        "| --- | --- | --- | --- |",
+        "the server keeps serving. The flat names of vllm-ls 0.1 (`debounceMs`, `engineUrl`, ...) are",
+        "still read, with a deprecation line in the log naming the new one.",
     ]
-    for alias, prop in _fields():
+    group_seen: type[BaseModel] | None = None
+    for path, prop, group in _fields():
+        if group is not group_seen:
+            group_seen = group
+            lines += ["", f"## `{path.rsplit('.', 1)[0]}`", "", (group.__doc__ or "").strip(), "",
+                      "| Setting | Type | Default | Description |", "| --- | --- | --- | --- |"]
         default = json.dumps(prop.get("default", None))
         description = prop.get("description", "").replace("|", "\\|").replace("\n", " ")
         bounds = []
@@ -50,20 +60,20 @@ def markdown() -> str:
                 bounds.append(f"{word} {prop[key]}")
         if bounds:
             description += f" ({', '.join(bounds)})"
-        lines.append(f"| `{alias}` | {_type_of(prop)} | `{default}` | {description} |")
+        lines.append(f"| `{path}` | {_type_of(prop)} | `{default}` | {description} |")
     return "\n".join(lines) + "\n"
 
 
 def vscode() -> dict[str, Any]:
-    """`contributes.configuration` for the VS Code extension."""
+    """`contributes.configuration` for the VS Code extension (dotted keys: VS Code nests them)."""
     properties: dict[str, Any] = {}
-    for alias, prop in _fields():
+    for path, prop, _ in _fields():
         entry = {k: v for k, v in prop.items() if k not in ("title",)}
         if "anyOf" in entry:  # VS Code wants one `type` list
             entry["type"] = [p.get("type", "null") for p in entry.pop("anyOf")]
         if "description" in entry:
             entry["markdownDescription"] = entry.pop("description")
-        properties[f"{SECTION}.{alias}"] = entry
+        properties[f"{SECTION}.{path}"] = entry
     return {"title": "vllm-ls", "properties": properties}
 
 

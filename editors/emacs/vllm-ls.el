@@ -30,7 +30,7 @@
 ;;
 ;; A remote engine: (setq vllm-ls-engine-urls '("http://gpu-box:8000")).
 ;; Server settings (docs/configuration.md):
-;;   (setq vllm-ls-settings '(:debounceMs 300 :maxLines 4))
+;;   (setq vllm-ls-settings '(:scheduling.debounceMs 300 :generation.maxLines 4))
 
 ;;; Code:
 
@@ -53,9 +53,10 @@ nil runs the engine inside the server process."
   :type '(repeat string))
 
 (defcustom vllm-ls-settings nil
-  "Server settings as a plist, e.g. (:debounceMs 300 :maxLines 4).
+  "Server settings as a plist with dotted names, e.g.
+\(:scheduling.debounceMs 300 :generation.maxLines 4).
 Sent as `initializationOptions'; the names are those of docs/configuration.md.
-JSON arrays are vectors: (:engineUrl [\"http://gpu-box:8000\"])."
+JSON arrays are vectors: (:engine.url [\"http://gpu-box:8000\"])."
   :type 'plist)
 
 (defcustom vllm-ls-modes

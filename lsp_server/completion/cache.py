@@ -35,6 +35,8 @@ class _Entry:
 
 
 class CompletionCache:
+    """Suggestions shown recently, by document and cursor context, LRU-bounded (module docstring)."""
+
     def __init__(self, capacity: int = 128):
         self.capacity = capacity
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
@@ -43,6 +45,7 @@ class CompletionCache:
         return len(self._entries)
 
     def store(self, uri: str, before: str, after: str, texts: tuple[str, ...]) -> None:
+        """Remember the suggestions shown for `uri` with this text before and after the cursor."""
         texts = tuple(t for t in dict.fromkeys(texts) if t)
         if not texts or self.capacity <= 0:
             return
@@ -74,8 +77,10 @@ class CompletionCache:
         return ()
 
     def forget(self, uri: str) -> None:
+        """Drop every entry of a document (it was closed)."""
         for key in [k for k in self._entries if k.uri == uri]:
             del self._entries[key]
 
     def clear(self) -> None:
+        """Drop everything."""
         self._entries.clear()

@@ -20,14 +20,14 @@ from engine import templates
 from engine.base import CompletionRequest, Engine, EngineState, EngineUnavailable, ModelInfo, Sampling
 from engine.templates import Template
 
+from ..settings import Settings
 from .cache import CompletionCache
+from .counters import ServerCounters
 from .debounce import AdaptiveDebounce
-from ..hosting.engine_host import EngineHost
 from .postprocess import StreamFilter
 from .prompt import ContextDocument, Prompt, PromptOptions, build_prompt
 from .scheduler import Turn
-from ..settings import Settings
-from .counters import ServerCounters
+from .source import EngineSource
 from .tokens import TokenCounts
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ _CONTEXT_MARGIN = 8
 
 @dataclass(frozen=True)
 class Completion:
+    """What the pipeline answers for one request: the text to insert at the cursor, and how it came."""
+
     text: str  # the first candidate, inserted at the cursor; empty means "nothing to suggest"
     latency_ms: float = 0.0
     from_cache: bool = False
@@ -47,6 +49,7 @@ class Completion:
 
     @property
     def candidates(self) -> tuple[str, ...]:
+        """Every suggestion to offer, the best first (empty: nothing to show)."""
         return self.texts or ((self.text,) if self.text else ())
 
 
@@ -54,9 +57,12 @@ EMPTY = Completion("")
 
 
 class Completer:
+    """One completion from start to end (module docstring), with the state that outlives a request:
+    the typed-ahead cache, the adaptive debounce and the token counts of the engine's tokenizer."""
+
     _request_ids = itertools.count(1)
 
-    def __init__(self, host: EngineHost, counters: ServerCounters, settings: Callable[[], Settings]):
+    def __init__(self, host: EngineSource, counters: ServerCounters, settings: Callable[[], Settings]):
         self._host = host
         self._counters = counters
         self._settings = settings
@@ -68,9 +74,11 @@ class Completer:
     # -- document events ----------------------------------------------------------------------
 
     def document_changed(self, uri: str) -> None:
+        """A keystroke in `uri`: the adaptive debounce learns the typing rhythm from it."""
         self.debounce.keystroke(uri, time.monotonic())
 
     def document_closed(self, uri: str) -> None:
+        """`uri` is gone: forget its cached suggestions and its rhythm."""
         self.cache.forget(uri)
         self.debounce.forget(uri)
 
@@ -93,15 +101,16 @@ class Completer:
         if self._host.ready() is None:
             return EMPTY  # loading or failed: the host has already told the user
         before, after = text[:offset], text[offset:]
-        if settings.cache and not invoked:
+        if settings.scheduling.cache and not invoked:
             rest = self.cache.lookup(uri, before, after)
             if rest:
                 self._counters.completions_from_cache += 1
                 return Completion(rest[0], latency_ms=(time.perf_counter() - started) * 1000,
                                   from_cache=True, texts=rest)
 
-        fixed = settings.debounce_ms / 1000
-        interval = self.debounce.wait(uri, fixed, time.monotonic()) if settings.debounce == "adaptive" else fixed
+        scheduling = settings.scheduling
+        fixed = scheduling.debounce_ms / 1000
+        interval = self.debounce.wait(uri, fixed, time.monotonic()) if scheduling.debounce == "adaptive" else fixed
         self._counters.debounce_ms = round(interval * 1000)
         await turn.debounce(interval)
         engine = self._host.ready()
@@ -113,29 +122,24 @@ class Completer:
         except EngineUnavailable as exc:
             self._counters.engine_errors += 1
             log.warning("engine request failed: %s", exc)
-            if engine.state is EngineState.FAILED:
-                self._host.report_failure(engine.error or str(exc))
-            elif engine.state is EngineState.UNAVAILABLE:
-                self._host.report_unavailable(engine.error or str(exc))
-            elif exc.retry_after is not None:
-                self._counters.engine_rejected += 1
-                self._host.report_busy(str(exc))
-            else:
-                self._host.report_request_error(str(exc))
+            if engine.state is EngineState.READY and exc.retry_after is not None:
+                self._counters.engine_rejected += 1  # turned away by an overloaded engine
+            self._host.request_failed(engine, exc)
             return EMPTY
-        self._host.request_succeeded()
         latency = (time.perf_counter() - started) * 1000
-        self._host.last_latency_ms = round(latency, 1)
+        self._host.request_succeeded(latency)
         if not texts:
             return Completion("", latency_ms=latency)
-        if settings.cache:
+        if settings.scheduling.cache:
             self.cache.store(uri, before, after, texts)
         return Completion(texts[0], latency_ms=latency, texts=texts)
 
     def template(self, settings: Settings, info: ModelInfo) -> Template:
-        key = (json.dumps(settings.template, sort_keys=True), info.name, info.special_tokens)
+        """The prompt template for the model (chosen once per setting and model, then memoized)."""
+        setting = settings.prompt.template
+        key = (json.dumps(setting, sort_keys=True), info.name, info.special_tokens)
         if self._template_memo is None or self._template_memo[0] != key:
-            self._template_memo = (key, templates.from_setting(settings.template, info.name, info.special_tokens))
+            self._template_memo = (key, templates.from_setting(setting, info.name, info.special_tokens))
             log.info("prompt template: %s", self._template_memo[1].name)
         return self._template_memo[1]
 
@@ -148,20 +152,21 @@ class Completer:
         self.token_counts.bind(engine)
         info = engine.model_info()
         template = self.template(settings, info)
-        completion_tokens = max(settings.max_tokens, settings.max_line_tokens)
+        generation, prompt_settings = settings.generation, settings.prompt
+        completion_tokens = max(generation.max_tokens, generation.max_line_tokens)
         limit = info.max_model_len - completion_tokens - _CONTEXT_MARGIN
-        budget = max(16, min(settings.max_prompt_tokens, limit))
+        budget = max(16, min(prompt_settings.max_prompt_tokens, limit))
         # Chunk sums run about 1 % high; only a budget the model's limit has capped needs the exact count.
-        capped = settings.max_prompt_tokens >= limit
+        capped = prompt_settings.max_prompt_tokens >= limit
         documents = documents if template.takes_files else ()
         for _ in range(3):
             options = PromptOptions(
                 max_prompt_tokens=budget,
-                suffix_share=settings.suffix_share,
-                context_documents=settings.context_documents,
-                multiline=settings.multiline,
-                max_tokens=settings.max_tokens,
-                max_line_tokens=settings.max_line_tokens,
+                suffix_share=prompt_settings.suffix_share,
+                context_documents=prompt_settings.context_documents,
+                multiline=generation.multiline,
+                max_tokens=generation.max_tokens,
+                max_line_tokens=generation.max_line_tokens,
             )
             prompt = await self.token_counts.build(
                 lambda count: build_prompt(text, offset, template, options, count, path, documents),
@@ -178,15 +183,16 @@ class Completer:
     async def _generate(
         self, engine: Engine, prompt: Prompt, settings: Settings, invoked: bool, uri: str
     ) -> tuple[str, ...]:
-        early_stop = settings.early_stop
-        n = settings.candidates if invoked else 1
+        generation = settings.generation
+        early_stop = generation.early_stop
+        n = generation.candidates if invoked else 1
         request = CompletionRequest(
             request_id=f"vllm-ls-{next(self._request_ids)}",
             affinity=uri,
             prompt=prompt.text,
             sampling=Sampling(
                 max_tokens=prompt.max_tokens,
-                temperature=settings.candidate_temperature if n > 1 else settings.temperature,
+                temperature=generation.candidate_temperature if n > 1 else generation.temperature,
                 top_p=0.95 if n > 1 else 1.0,
                 # Without early stop (the bench's naive profile) the engine runs to its limit.
                 stop=prompt.stop if early_stop else (),
@@ -199,7 +205,7 @@ class Completer:
                 line_prefix=prompt.line_prefix,
                 line_suffix=prompt.line_suffix,
                 suffix=prompt.suffix,
-                max_lines=settings.max_lines,
+                max_lines=generation.max_lines,
                 heal=prompt.heal,
                 stop=prompt.stop,
                 previous_lines=prompt.previous_lines,

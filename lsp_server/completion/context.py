@@ -13,20 +13,25 @@ from urllib.parse import unquote, urlparse
 
 
 class RecentDocuments:
+    """Open documents in order of last use, most recent last (bounded)."""
+
     def __init__(self, capacity: int = 64):
         self.capacity = capacity
         self._order: OrderedDict[str, None] = OrderedDict()
 
     def touch(self, uri: str) -> None:
+        """`uri` was just used (opened, changed, completed in)."""
         self._order[uri] = None
         self._order.move_to_end(uri)
         while len(self._order) > self.capacity:
             self._order.popitem(last=False)
 
     def forget(self, uri: str) -> None:
+        """`uri` was closed."""
         self._order.pop(uri, None)
 
     def most_recent(self, exclude: str | None = None) -> list[str]:
+        """The documents, most recently used first, without `exclude`."""
         return [uri for uri in reversed(self._order) if uri != exclude]
 
 

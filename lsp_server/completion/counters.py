@@ -1,21 +1,17 @@
-"""The server's own counters and the `vllm-ls/stats` payload (a contract other tools rely on).
+"""What the completion pipeline counts: requests, how they ended, and tokens received and shown.
 
-Engine counters come from the engine's own accounting; the server adds what it received and showed.
-`engine_tokens_generated - tokens_received` is what the engine computed that nobody read (work
-after a cancel); `engine_tokens_generated - tokens_shown` is all wasted generation.
-Counters may be added; these names are never renamed.
+These are the server's half of `vllm-ls/stats` (`lsp_server/contract.py` joins them with the
+engine's own accounting). Counters may be added; names are never renamed.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
-from engine.base import EngineCounters
+from dataclasses import dataclass
 
 
 @dataclass
 class ServerCounters:
+    """Counters since start, kept by the pipeline and the features (plus a few gauges: "now")."""
     tokens_received: int = 0  # tokens in the deltas the server consumed
     tokens_shown: int = 0  # tokens in completions returned to the editor
     completions_requested: int = 0
@@ -36,21 +32,3 @@ class ServerCounters:
     requests_waiting: int = 0  # now, not since start: requests waiting for an engine slot (maxInFlight)
     handlers_pending: int = 0  # now, not since start: handlers running or held by pygls (0 when idle)
 
-
-def stats_payload(
-    server: ServerCounters, engine: EngineCounters, state: str, details: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "engine_requests_started": engine.requests_started,
-        "engine_requests_finished": engine.requests_finished,
-        "engine_requests_aborted": engine.requests_aborted,
-        "engine_requests_failed": engine.requests_failed,
-        "engine_requests_in_flight": engine.requests_in_flight,
-        "engine_tokens_generated": engine.tokens_generated,
-        "prompt_tokens": engine.prompt_tokens,
-        "prompt_tokens_cached": engine.prompt_tokens_cached,
-    }
-    payload.update(asdict(server))
-    payload["engine_state"] = state
-    payload.update(details or {})
-    return payload

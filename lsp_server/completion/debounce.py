@@ -32,6 +32,8 @@ _STEP = 0.01
 
 
 class AdaptiveDebounce:
+    """Learns the debounce interval from the gaps between keystrokes and the engine's latency."""
+
     def __init__(self, window: int = 200, engine_weight: float = 1.0):
         #: One second of wasted engine time is worth this many seconds of a user's wait.
         self.engine_weight = engine_weight
@@ -54,10 +56,12 @@ class AdaptiveDebounce:
         self._latency = seconds if self._latency is None else 0.7 * self._latency + 0.3 * seconds
 
     def forget(self, uri: str) -> None:
+        """A document was closed: its last keystroke no longer counts."""
         self._last_change.pop(uri, None)
 
     @property
     def samples(self) -> int:
+        """How many keystroke gaps the interval is learned from."""
         return len(self._gaps)
 
     def interval(self, fixed: float) -> float:
@@ -82,6 +86,7 @@ class AdaptiveDebounce:
 
     @property
     def learned(self) -> bool:
+        """Enough gaps and an engine latency are known to choose the interval."""
         return len(self._gaps) >= _MIN_SAMPLES and self._latency is not None
 
 

@@ -34,6 +34,8 @@ _MAX_REPEAT_BLOCK = 3
 
 @dataclass
 class StreamFilter:
+    """Decides, delta by delta, when one candidate's completion is complete, and what of it to show."""
+
     multiline: bool
     line_prefix: str  # the cursor's line before the cursor
     line_suffix: str = ""  # the cursor's line after the cursor
@@ -51,6 +53,7 @@ class StreamFilter:
 
     @property
     def done(self) -> bool:
+        """The completion is complete: nothing the engine generates from now on is wanted."""
         return self.cut is not None
 
     def feed(self, delta: str) -> bool:

@@ -37,6 +37,8 @@ _WINDOW_CHARS_PER_TOKEN = 16
 
 @dataclass(frozen=True)
 class PromptOptions:
+    """The settings that shape a prompt (budget, layout, single- or multi-line)."""
+
     #: Most prompt tokens (the caller caps it by the model's context length minus the completion).
     max_prompt_tokens: int = 1536
     #: Share of the budget for the text after the cursor (FIM templates only).
@@ -64,6 +66,8 @@ class ContextDocument:
 
 @dataclass(frozen=True)
 class Prompt:
+    """A prompt for the engine and what post-processing must know about the text around the cursor."""
+
     text: str
     prefix: str  # document text before the cursor that the prompt holds
     suffix: str  # document text after the cursor within the suffix budget (in the prompt if FIM)
@@ -101,6 +105,8 @@ def build_prompt(
     path: str | None = None,
     documents: Sequence[ContextDocument] = (),
 ) -> Prompt:
+    """The prompt for `text` at `offset` in `template`'s layout, within the token budget, with
+    the stop rules that end the completion (module docstring for the layout rules)."""
     offset = max(0, min(offset, len(text)))
     before, after = text[:offset], text[offset:]
     window = max(1, options.max_prompt_tokens) * _WINDOW_CHARS_PER_TOKEN

@@ -46,6 +46,8 @@ class Shed(Superseded):
 
 
 class Turn:
+    """One request's claim on the engine for its document: debounce, then a slot, then the work."""
+
     _ids = itertools.count(1)
 
     def __init__(self, uri: str, scheduler: Scheduler):
@@ -61,9 +63,11 @@ class Turn:
 
     @property
     def superseded(self) -> bool:
+        """A newer request of the document (or a change to it) took over this turn."""
         return self._superseded.is_set()
 
     def supersede(self) -> None:
+        """Drop this turn: wake it if it waits, cancel its engine work if it runs."""
         self._superseded.set()
         self._wake.set()
         if self._work is not None:
@@ -104,6 +108,8 @@ class Turn:
 
 
 class Scheduler:
+    """Hands out turns per document and engine slots across documents (module docstring)."""
+
     def __init__(self, cancel_previous: Callable[[], bool], max_in_flight: Callable[[], int]):
         self._cancel_previous = cancel_previous
         self._max_in_flight = max_in_flight
@@ -113,6 +119,7 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def turn(self, uri: str) -> AsyncIterator[Turn]:
+        """A turn for a request in `uri`; it supersedes the document's previous turn."""
         turn = Turn(uri, self)
         previous = self._latest.get(uri)
         self._latest[uri] = turn
@@ -131,16 +138,19 @@ class Scheduler:
             turn.supersede()
 
     def document_closed(self, uri: str) -> None:
+        """A closed document's request, wherever it is, is pointless."""
         turn = self._latest.get(uri)
         if turn is not None:
             turn.supersede()
 
     @property
     def in_flight(self) -> int:
+        """Turns running engine work now."""
         return len(self._running)
 
     @property
     def waiting(self) -> int:
+        """Turns waiting in line for an engine slot now."""
         return len(self._waiting)
 
     def _try_admit(self, turn: Turn) -> bool:

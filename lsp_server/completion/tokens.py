@@ -24,6 +24,8 @@ _MAX_ROUNDS = 4
 
 
 class TokenCounts:
+    """Token counts of prompt chunks by the engine's tokenizer, cached (module docstring)."""
+
     def __init__(self, capacity: int = 50_000):
         self.capacity = capacity
         self._counts: OrderedDict[str, int] = OrderedDict()
@@ -37,6 +39,8 @@ class TokenCounts:
             self._counts.clear()
 
     def counter(self, missing: set[str]) -> Callable[[str], int]:
+        """A `count` function for the prompt builder: cached counts, low guesses for the rest
+        (which it adds to `missing`)."""
         counts = self._counts
 
         def count(text: str) -> int:
@@ -51,6 +55,7 @@ class TokenCounts:
         return count
 
     async def fill(self, texts: Iterable[str], count_tokens: CountTokens) -> None:
+        """Tokenize the texts not counted yet, in one batch through the engine."""
         todo = [t for t in dict.fromkeys(texts) if t not in self._counts]
         if not todo:
             return

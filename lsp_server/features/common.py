@@ -30,14 +30,14 @@ async def completion_at(
     """
     counters = ls.counters
     counters.completions_requested += 1
-    document = ls.protocol.document(uri)
+    document = ls.protocol.documents.get(uri)
     if document is None:  # not open, or out of sync with the editor (logged)
         counters.completions_empty += 1
         return EMPTY
     text = document.source
     offset = offset_at(text, position.line, position.character, encoding=ls.position_encoding)
     ls.recent.touch(uri)
-    deadline = ls.settings.request_timeout_ms / 1000
+    deadline = ls.settings.scheduling.request_timeout_ms / 1000
     async with ls.scheduler.turn(uri) as turn:
         try:
             # The deadline cancels the engine work like a client's cancel does (the stream is
@@ -75,12 +75,12 @@ async def completion_at(
 
 def other_documents(ls: VllmLanguageServer, uri: str) -> list[ContextDocument]:
     """Other open documents, most recently used first, as many as the settings may use."""
-    wanted = ls.settings.context_documents
+    wanted = ls.settings.prompt.context_documents
     documents = []
     for other in ls.recent.most_recent(exclude=uri):
         if len(documents) >= wanted:
             break
-        document = ls.protocol.document(other, quiet=True)
+        document = ls.protocol.documents.get(other, quiet=True)
         if document is not None and document.source.strip():
             documents.append(ContextDocument(display_path(other, ls.workspace.root_uri), document.source))
     return documents

@@ -24,10 +24,11 @@ _WORD_TAIL = re.compile(r"[\w$]*$")
 
 
 async def completion(ls: VllmLanguageServer, params: types.CompletionParams) -> types.CompletionList:
+    """The suggestion as one completion item that replaces the word before the cursor."""
     result = await completion_at(ls, params.text_document.uri, params.position)
     if not result.text:
         return types.CompletionList(is_incomplete=True, items=[])
-    document = ls.protocol.document(params.text_document.uri, quiet=True)
+    document = ls.protocol.documents.get(params.text_document.uri, quiet=True)
     if document is None:  # closed while we were completing
         return types.CompletionList(is_incomplete=True, items=[])
     encoding = ls.position_encoding

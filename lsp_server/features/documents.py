@@ -13,16 +13,19 @@ if TYPE_CHECKING:
 
 
 async def did_open(ls: VllmLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    """A document opened: it ranks first as prompt context."""
     ls.recent.touch(params.text_document.uri)
 
 
 async def did_change(ls: VllmLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    """A keystroke: drops the document's request that has not reached the engine yet."""
     ls.scheduler.document_changed(params.text_document.uri)
     ls.completer.document_changed(params.text_document.uri)
     ls.recent.touch(params.text_document.uri)
 
 
 async def did_close(ls: VllmLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    """A document closed: its requests and cached suggestions go."""
     ls.scheduler.document_closed(params.text_document.uri)
     ls.completer.document_closed(params.text_document.uri)
     ls.recent.forget(params.text_document.uri)

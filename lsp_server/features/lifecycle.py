@@ -15,19 +15,23 @@ log = logging.getLogger(__name__)
 
 
 async def initialize(ls: VllmLanguageServer, params: types.InitializeParams) -> None:
+    """Adopt the client's settings; the engine starts after `initialized`."""
     ls.apply_settings(params.initialization_options)
 
 
 async def initialized(ls: VllmLanguageServer, params: types.InitializedParams) -> None:
+    """Start the engine in the background."""
     ls.start_engine()
 
 
 async def shutdown(ls: VllmLanguageServer, params: None) -> None:
+    """Stop the engine (and its processes) before the client's `exit`."""
     log.info("shutdown requested: stopping the engine")
     await ls.host.close()
 
 
 async def did_change_configuration(ls: VllmLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+    """New settings; the engine is rebuilt only if `engine` settings changed."""
     ls.apply_settings(params.settings)
     ls.start_engine()  # restarts only if engine settings changed
 

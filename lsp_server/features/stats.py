@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..completion.counters import stats_payload
+from ..contract import STATS_REQUEST, stats_payload
 
 if TYPE_CHECKING:
     from ..server import VllmLanguageServer
 
-METHOD = "vllm-ls/stats"
+METHOD = STATS_REQUEST
 
 
 async def stats(ls: VllmLanguageServer, params: Any) -> dict[str, Any]:
+    """The `vllm-ls/stats` answer: the engine's and the server's counters (lsp_server/contract.py)."""
     await ls.host.refresh_counters()
     ls.counters.messages_rejected = ls.protocol.rejected
     ls.counters.engine_restarts = ls.host.supervisor.restarts

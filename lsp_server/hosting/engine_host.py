@@ -17,23 +17,21 @@ from typing import Any
 
 from lsprotocol import types
 
-from engine.base import Engine, EngineCounters, EngineState
+from engine.base import Engine, EngineCounters, EngineState, EngineUnavailable
 from engine.local import LocalEngine, LocalEngineConfig
 from engine.remote import RemoteEngineConfig
 
+from ..contract import STATUS_NOTIFICATION
 from ..logs import redact, register_secret
+from ..settings import EngineSettings
 from .notices import Notices
-from ..settings import Settings
 from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
-STATUS_NOTIFICATION = "vllm-ls/status"
-
-
-def build_engine(settings: Settings) -> Engine:
+def build_engine(settings: EngineSettings) -> Engine:
     """The engine the settings ask for: remote when URLs are given, in-process otherwise."""
-    if settings.engine_url:
+    if settings.url:
         from engine.remote import RemoteEngine
 
         return RemoteEngine(remote_config(settings))
@@ -44,50 +42,47 @@ def build_engine(settings: Settings) -> Engine:
     ))
 
 
-def remote_config(settings: Settings) -> RemoteEngineConfig:
+def remote_config(settings: EngineSettings) -> RemoteEngineConfig:
     """The remote engine's settings. The API key comes from the settings or else from the
     environment variable they name; it is registered as a secret before anything can log it."""
-    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
-    if not key and settings.api_key_env:
-        key = os.environ.get(settings.api_key_env) or None
+    remote = settings.remote
+    key = remote.api_key.get_secret_value() if remote.api_key is not None else None
+    if not key and remote.api_key_env:
+        key = os.environ.get(remote.api_key_env) or None
     register_secret(key)
     return RemoteEngineConfig(
-        urls=tuple(settings.engine_url),
+        urls=tuple(settings.url),
         model=settings.model,
         api_key=key,
-        ca_bundle=settings.ca_bundle,
-        verify_tls=settings.tls_verify,
-        connect_timeout=settings.connect_timeout_s,
-        read_timeout=settings.read_timeout_s,
-        tokenizer=settings.tokenizer,
+        ca_bundle=remote.ca_bundle,
+        verify_tls=remote.tls_verify,
+        connect_timeout=remote.connect_timeout_s,
+        read_timeout=remote.read_timeout_s,
+        tokenizer=remote.tokenizer,
     )
 
 
-def engine_identity(settings: Settings) -> tuple[Any, ...]:
-    """The settings that need a new engine when they change."""
-    return (tuple(settings.engine_url), settings.model, settings.kv_cache_memory_mb, settings.max_model_len,
-            settings.api_key, settings.api_key_env, settings.ca_bundle, settings.tls_verify,
-            settings.connect_timeout_s, settings.read_timeout_s, settings.tokenizer)
-
-
 class EngineHost:
+    """Owns the engine for the server: builds it from `settings.engine`, starts and replaces it,
+    turns its states and failures into what the user sees (status, progress, one popup per episode),
+    and has the supervisor bring a dead one back. It is the pipeline's `EngineSource`."""
+
     def __init__(
         self,
         notify: Callable[[str, Any], None],
         show_message: Callable[[str, bool], None],
         progress: Callable[[], Any],  # the pygls Progress, or None when the client has no progress support
-        factory: Callable[[Settings], Engine] = build_engine,
+        factory: Callable[[EngineSettings], Engine] = build_engine,
     ):
         self._notify = notify
         self._show_message = show_message
         self._progress = progress
         self._factory = factory
         self.engine: Engine | None = None
-        self._identity: tuple[Any, ...] | None = None
+        self._identity: EngineSettings | None = None  # the settings the current engine was built from
         self._task: asyncio.Task | None = None
         self._tokens = itertools.count(1)
         self._shown_errors: set[str] = set()
-        self._settings: Settings | None = None
         self._retired = EngineCounters()  # counters of engines replaced (settings change, restart)
         self.last_latency_ms: float | None = None
         self.notices = Notices()
@@ -95,9 +90,11 @@ class EngineHost:
 
     @property
     def state(self) -> EngineState:
+        """The engine's state (STOPPED before the first start)."""
         return self.engine.state if self.engine is not None else EngineState.STOPPED
 
     def ready(self) -> Engine | None:
+        """The engine if it can serve now; otherwise None, after nudging whoever can change that."""
         engine = self.engine
         if engine is not None and engine.state is EngineState.READY:
             return engine
@@ -116,6 +113,7 @@ class EngineHost:
                 log.debug("engine counters could not be refreshed: %s", exc)
 
     def counters(self) -> EngineCounters:
+        """The engine's own counters since the server started, across engines replaced."""
         current = self.engine.counters() if self.engine is not None else EngineCounters()
         # vLLM's in-process metrics are process-wide but start again from zero with each new
         # AsyncLLM (it unregisters the old collectors): a retired engine's count is added like the rest.
@@ -125,14 +123,15 @@ class EngineHost:
         total.requests_in_flight = current.requests_in_flight
         return total
 
-    def start(self, settings: Settings) -> None:
+    def start(self, settings: EngineSettings) -> None:
         """Start (or restart, if its settings changed) the engine in the background."""
-        identity = engine_identity(settings)
-        self._settings = settings
         self.supervisor.watch()
-        if identity == self._identity and self.engine is not None:
+        if settings == self._identity and self.engine is not None:
             return
-        self._identity = identity
+        self._build(settings)
+
+    def _build(self, settings: EngineSettings) -> None:
+        self._identity = settings
         previous_task, previous = self._task, self.engine
         self.engine = self._factory(settings)
         self.notices.recovered("unavailable")
@@ -206,6 +205,7 @@ class EngineHost:
             self._progress().end(token, types.WorkDoneProgressEnd(message=message))
 
     def report_failure(self, error: str) -> None:
+        """The engine cannot serve (bad settings, failed load): a status, and one popup per error."""
         engine = self.engine
         if self.supervisor.restarting or (engine is not None and engine.died):
             self.supervisor.wake()  # the supervisor restarts it and tells the user, once
@@ -231,31 +231,51 @@ class EngineHost:
         self.status("degraded", detail)
         self._trouble("requests", detail, f"vllm-ls: completions are failing: {detail}")
 
-    def request_succeeded(self) -> None:
+    def request_failed(self, engine: Engine, error: EngineUnavailable) -> None:
+        """A completion's engine request failed: tell the user what the engine's state says."""
+        if engine.state is EngineState.FAILED:
+            self.report_failure(engine.error or str(error))
+        elif engine.state is EngineState.UNAVAILABLE:
+            self.report_unavailable(engine.error or str(error))
+        elif error.retry_after is not None:
+            self.report_busy(str(error))
+        else:
+            self.report_request_error(str(error))
+
+    def request_succeeded(self, latency_ms: float | None = None) -> None:
         """An engine request went through: episodes of failing or rejected requests are over."""
+        if latency_ms is not None:
+            self.last_latency_ms = round(latency_ms, 1)
         self.notices.recovered("requests")
         self.notices.recovered("overloaded")
 
     def engine_died(self, error: str) -> None:
+        """The supervisor saw the engine die: tell the user once that it is being restarted."""
         self.status("restarting", f"the engine stopped: {error}")
         self._trouble("restart", error, f"vllm-ls: the completion engine stopped ({error}); restarting it")
 
     def engine_restarted(self) -> None:
+        """The supervisor brought the engine back."""
         self.notices.recovered("restart")
         self._log_message(f"vllm-ls: the completion engine is back ({self.engine.name if self.engine else ''})",
                           types.MessageType.Info)
 
     def restart_gave_up(self, error: str, attempts: int) -> None:
+        """The supervisor stopped trying: the engine stays failed until settings change."""
         message = f"the engine could not be restarted after {attempts} attempts: {error}"
         self.status("failed", message)
         self._show_message(f"vllm-ls: {message}", True)
 
     def restart(self) -> None:
         """Build a new engine with the current settings (the old one is closed first)."""
-        if self._settings is None:
-            return
-        self._identity = None
-        self.start(self._settings)
+        if self._identity is not None:
+            self._build(self._identity)
+
+    async def rebuild(self) -> Engine | None:
+        """Restart the engine and wait until it is ready, unavailable or failed (the supervisor's way back)."""
+        self.restart()
+        await self.wait_until_settled()
+        return self.engine
 
     def _trouble(self, kind: str, detail: str, popup_text: str) -> None:
         popup, log_it = self.notices.trouble(kind, detail)
@@ -268,6 +288,7 @@ class EngineHost:
         self._notify(types.WINDOW_LOG_MESSAGE, types.LogMessageParams(type=kind, message=redact(message)))
 
     def status(self, state: str, message: str) -> None:
+        """Send the `vllm-ls/status` notification (redacted)."""
         message = redact(message)
         payload = {"state": state, "message": message,
                    "engine": self.engine.name if self.engine else None,
@@ -280,6 +301,7 @@ class EngineHost:
             await asyncio.shield(self._task)
 
     async def close(self) -> None:
+        """Stop the supervisor and the engine, and every process the engine started."""
         await self.supervisor.stop()
         task, engine = self._task, self.engine
         self._task = None

@@ -22,6 +22,8 @@ class _Kind:
 
 
 class Notices:
+    """Decides which faults become a popup and which a log line: one popup per episode of trouble."""
+
     def __init__(self, quiet_s: float = 300.0, log_gap_s: float = 10.0, clock: Callable[[], float] = time.monotonic):
         self.quiet_s = quiet_s
         self.log_gap_s = log_gap_s
@@ -54,5 +56,6 @@ class Notices:
         return True
 
     def is_open(self, kind: str) -> bool:
+        """An episode of this kind of trouble is going on."""
         state = self._kinds.get(kind)
         return state is not None and state.open

@@ -20,18 +20,41 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from engine.base import EngineState
-
-if TYPE_CHECKING:
-    from .engine_host import EngineHost
+from engine.base import Engine, EngineState
 
 log = logging.getLogger(__name__)
 
 
+class Supervised(Protocol):
+    """What the supervisor needs of the engine's owner (`EngineHost`): the engine, a way to build
+    it again, and somewhere to tell the user how the restart goes."""
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine in use now (None before the first start)."""
+
+    async def rebuild(self) -> Engine | None:
+        """Build a new engine with the same settings; return it once it is ready or has failed."""
+
+    def status(self, state: str, message: str) -> None:
+        """Tell the client the engine's state (`vllm-ls/status`)."""
+
+    def engine_died(self, error: str) -> None:
+        """The engine died: tell the user once."""
+
+    def engine_restarted(self) -> None:
+        """A restart brought the engine back."""
+
+    def restart_gave_up(self, error: str, attempts: int) -> None:
+        """The restarts failed `attempts` times: give up and say so."""
+
+
 @dataclass(frozen=True)
 class RestartPolicy:
+    """How patiently a dead engine is brought back (seconds, attempts)."""
+
     initial_s: float = 1.0
     max_s: float = 60.0
     healthy_after_s: float = 120.0
@@ -50,6 +73,7 @@ class Backoff:
         self._up_since: float | None = None
 
     def engine_up(self) -> None:
+        """The engine came up: a long enough healthy run resets the backoff."""
         self._up_since = self._clock()
 
     def next_delay(self) -> float:
@@ -63,11 +87,14 @@ class Backoff:
 
     @property
     def exhausted(self) -> bool:
+        """The restarts allowed since the last healthy run are used up."""
         return self.attempts >= self.policy.max_attempts
 
 
 class Supervisor:
-    def __init__(self, host: EngineHost, policy: RestartPolicy | None = None):
+    """Watches the in-process engine and rebuilds it, with backoff, when it dies (module docstring)."""
+
+    def __init__(self, host: Supervised, policy: RestartPolicy | None = None):
         self.host = host
         self.policy = policy or RestartPolicy()
         self.backoff = Backoff(self.policy)
@@ -77,6 +104,7 @@ class Supervisor:
         self._wake = asyncio.Event()
 
     def watch(self) -> None:
+        """Start watching (idempotent)."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop(), name="vllm-ls engine supervisor")
 
@@ -85,6 +113,7 @@ class Supervisor:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Stop watching (at shutdown)."""
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -113,9 +142,7 @@ class Supervisor:
                 self.host.status("restarting", f"the engine stopped ({error}); restarting in {delay:.0f} s")
                 await asyncio.sleep(delay)
                 started = time.monotonic()
-                self.host.restart()
-                await self.host.wait_until_settled()
-                engine = self.host.engine
+                engine = await self.host.rebuild()
                 if engine is not None and engine.state is EngineState.READY:
                     self.restarts += 1
                     self.backoff.engine_up()

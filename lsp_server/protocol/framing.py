@@ -32,6 +32,8 @@ MAX_HEADER = 8192
 
 @dataclass(frozen=True)
 class Frame:
+    """One message body cut from the input."""
+
     body: bytes
 
 
@@ -44,6 +46,8 @@ class Garbage:
 
 
 class FrameDecoder:
+    """Cuts Content-Length framed messages from a byte stream and finds its way back after junk."""
+
     def __init__(self, max_body: int = 256 * 1024 * 1024):
         self.max_body = max_body
         self._buffer = bytearray()
@@ -52,9 +56,11 @@ class FrameDecoder:
 
     @property
     def buffered(self) -> int:
+        """Bytes held that are not yet a whole message."""
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[Frame | Garbage]:
+        """Add bytes from the client; return the messages (and skipped junk) they complete."""
         self._buffer += data
         events: list[Frame | Garbage] = []
         while self._body(events) if self._expected is not None else self._header(events):

@@ -12,9 +12,7 @@ for a document that is not open pops up an error in the editor, and its logs pri
 - something that is not a JSON-RPC message gets -32600 (Invalid request), with its id if it has one;
 - a request whose params do not fit its method gets -32602 (Invalid params) with its id;
 - a request before `initialize` gets -32002, and after `shutdown` -32600;
-- documents are kept with `text.apply_edit`; an edit that cannot apply marks the document out of
-  sync: its completions are empty (a suggestion computed on the wrong text would be inserted in the
-  wrong place) until the client sends the whole text again (didOpen, or a full change);
+- documents are kept exactly as LSP defines them (`documents.Documents`), out-of-sync ones refused;
 - log lines name the method, the id and what was wrong, never the message's content.
 """
 
@@ -25,7 +23,6 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import unquote
 
 from cattrs.errors import BaseValidationError
 from lsprotocol import types
@@ -33,10 +30,9 @@ from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
 from pygls.protocol.language_server import lsp_method
-from pygls.workspace import TextDocument
 
+from .documents import Documents
 from .framing import Frame, FrameDecoder
-from ..text import EditOutsideDocument, apply_edit, scrub_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +48,8 @@ _ID_TYPES = (int, str)
 
 
 class InvalidMessage(Exception):
+    """A message that cannot be handled, with the JSON-RPC error code to answer it with."""
+
     def __init__(self, code: int, message: str):
         super().__init__(message)
         self.code = code
@@ -63,7 +61,7 @@ class GuardedProtocol(LanguageServerProtocol):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.rejected = 0  # messages answered with an error or dropped (vllm-ls/stats)
-        self._out_of_sync: dict[str, str] = {}  # document key → why
+        self.documents = Documents(lambda: self.workspace)
 
     # -- handlers -------------------------------------------------------------------------------
 
@@ -143,6 +141,11 @@ class GuardedProtocol(LanguageServerProtocol):
         """The typed message for a parsed JSON object (which `receive` has checked is JSON-RPC)."""
         if "jsonrpc" not in data:
             return data  # not a message: pygls' JSON reader passes nested objects through here too
+        if "method" in data and "params" not in data:
+            # JSON-RPC makes `params` optional, and vscode-jsonrpc omits it for `sendRequest(method)`.
+            # pygls 2.1 fails to read such a message for a custom method and never answers (the
+            # editor's `vllm-ls/stats` would hang): read a missing `params` as null.
+            data = {**data, "params": None}
         method = data.get("method")
         if "id" in data and "error" in data:
             kind: Any = types.ResponseErrorMessage
@@ -158,6 +161,7 @@ class GuardedProtocol(LanguageServerProtocol):
             raise InvalidMessage(INVALID_PARAMS, f"invalid params: {_validation_summary(exc)}") from None
 
     def handle_message(self, message: Any) -> None:
+        """Refuse what the session's state does not allow (before initialize, after shutdown)."""
         method = getattr(message, "method", None)
         is_request = method is not None and hasattr(message, "id")
         if self._shutdown and method != types.EXIT:
@@ -193,63 +197,25 @@ class GuardedProtocol(LanguageServerProtocol):
         self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": reason}})
 
     # -- documents ------------------------------------------------------------------------------
-
-    def document(self, uri: str, quiet: bool = False) -> TextDocument | None:
-        """The open document `uri` as the editor has it; None (and a log line) when it is not open
-        or its copy here no longer matches the editor's."""
-        key = unquote(uri)
-        reason = self._out_of_sync.get(key)
-        if reason is not None:
-            if not quiet:
-                    log.warning("no completion for %s: the document is out of sync (%s); waiting for its full text",
-                            uri, reason)
-            return None
-        document = self.workspace.text_documents.get(key)
-        if document is None and not quiet:
-            log.warning("completion requested for a document that is not open: %s", uri)
-        return document
+    # pygls' built-in handlers would split lines where LSP does not; these keep the store exact and
+    # then hand over to the features' own handlers, as pygls' do.
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
-        item = params.text_document
-        self._out_of_sync.pop(unquote(item.uri), None)
-        self.workspace.put_text_document(types.TextDocumentItem(
-            uri=item.uri, language_id=item.language_id, version=item.version, text=scrub_surrogates(item.text)))
+        self.documents.opened(params.text_document)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
             yield handler, (params,), None
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
-        uri = params.text_document.uri
-        key = unquote(uri)
-        document = self.workspace.text_documents.get(key)
-        if document is None:
-            log.warning("ignored a change to a document that is not open: %s", uri)
+        if not self.documents.changed(params):
             return
-        text = document.source
-        encoding = str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
-        for change in params.content_changes:
-            new_text = scrub_surrogates(change.text)
-            if isinstance(change, types.TextDocumentContentChangeWholeDocument):
-                text = new_text
-                self._out_of_sync.pop(key, None)
-                continue
-            if key in self._out_of_sync:
-                continue  # only a whole text can bring it back
-            start, end = change.range.start, change.range.end
-            try:
-                text = apply_edit(text, (start.line, start.character), (end.line, end.character), new_text, encoding)
-            except EditOutsideDocument as exc:
-                self._mark_out_of_sync(uri, f"an edit did not apply: {exc}")
-        self.workspace.put_text_document(types.TextDocumentItem(
-            uri=uri, language_id=document.language_id or "", version=params.text_document.version, text=text))
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
-        self._out_of_sync.pop(unquote(params.text_document.uri), None)
-        self.workspace.remove_text_document(params.text_document.uri)
+        self.documents.closed(params.text_document.uri)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
 
@@ -258,13 +224,8 @@ class GuardedProtocol(LanguageServerProtocol):
         params = data.get("params")
         document = params.get("textDocument") if isinstance(params, dict) else None
         uri = document.get("uri") if isinstance(document, dict) else None
-        if isinstance(uri, str) and self._workspace is not None and unquote(uri) in self.workspace.text_documents:
-            self._mark_out_of_sync(uri, f"a change could not be read ({reason[:120]})")
-
-    def _mark_out_of_sync(self, uri: str, reason: str) -> None:
-        self._out_of_sync[unquote(uri)] = reason
-        log.warning("%s is out of sync with the editor: %s; completions for it are empty until its full "
-                    "text is sent again", uri, reason)
+        if isinstance(uri, str) and self._workspace is not None:
+            self.documents.lost_change(uri, f"a change could not be read ({reason[:120]})")
 
 
 def report_server_error(error: Exception, source: Any) -> None:

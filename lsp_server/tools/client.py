@@ -19,9 +19,8 @@ from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
 from .. import __version__
-from ..hosting.engine_host import STATUS_NOTIFICATION
+from ..contract import STATS_REQUEST, STATUS_NOTIFICATION
 
-STATS_METHOD = "vllm-ls/stats"
 
 
 def server_command(
@@ -227,7 +226,7 @@ class HeadlessClient:
         ))
 
     async def stats(self) -> dict[str, Any]:
-        return _plain(await self._client.protocol.send_request_async(STATS_METHOD, None))
+        return _plain(await self._client.protocol.send_request_async(STATS_REQUEST, None))
 
     async def _exited(self) -> int | None:
         server = self._client._server

@@ -313,7 +313,7 @@ def test_emacs_setups_load_with_eglot_and_lsp_mode(tmp_path):
     assert result["emptyOptions"] == "{}", "empty settings go out as an object, not null"
     for key in ("options", "lspInitOptions"):
         settings, problems = parse_settings(json.loads(result[key]))
-        assert problems == [] and settings.debounce_ms == 150, (key, problems)
+        assert problems == [] and settings.scheduling.debounce_ms == 150, (key, problems)
     assert result["eglotFirst"] is True
     assert result["eglotContact"].startswith('("/venv/bin/vllm-ls" "--engine-url"')
     assert ":initializationOptions" in result["eglotContact"]

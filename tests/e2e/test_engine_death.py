@@ -17,9 +17,9 @@ from lsprotocol import types
 from .lsp_helpers import configure, inline, open_document, spawned, stats, wait_for, wait_ready
 
 FIB = "def fibonacci(n):\n    "
-ONE = {"debounceMs": 0, "candidates": 1}
-LONG_RUNNING = {"multiline": "always", "maxTokens": 400, "maxLines": 200, "earlyStop": False, "debounceMs": 0,
-                "candidates": 1}
+ONE = {"scheduling.debounceMs": 0, "generation.candidates": 1}
+LONG_RUNNING = {"generation.multiline": "always", "generation.maxTokens": 400, "generation.maxLines": 200, "generation.earlyStop": False, "scheduling.debounceMs": 0,
+                "generation.candidates": 1}
 
 
 def engine_processes(server: psutil.Process) -> list[psutil.Process]:

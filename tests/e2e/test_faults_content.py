@@ -24,7 +24,7 @@ def close(client, uri: str) -> None:
 @pytest.fixture
 async def then_normal(client):
     yield
-    await configure(client, {"candidates": 1, "debounceMs": 0})
+    await configure(client, {"generation.candidates": 1, "scheduling.debounceMs": 0})
     uri = open_document(client, FIB)
     items = await asyncio.wait_for(inline(client, uri, 1, 4, invoked=True), BOUND)
     close(client, uri)
@@ -41,7 +41,7 @@ async def complete_in(client, text: str, line: int, character: int) -> list[str]
 
 @pytest.fixture
 async def one(client):
-    await configure(client, {"candidates": 1, "debounceMs": 0, "maxTokens": 16})
+    await configure(client, {"generation.candidates": 1, "scheduling.debounceMs": 0, "generation.maxTokens": 16})
     return client
 
 
@@ -80,8 +80,8 @@ async def test_a_1_mb_line_is_completed(one, then_normal):
 
 
 async def test_a_completion_past_its_deadline_is_answered_empty_and_its_engine_work_aborted(client, then_normal):
-    await configure(client, {"multiline": "always", "maxTokens": 400, "maxLines": 200, "earlyStop": False,
-                             "debounceMs": 0, "requestTimeoutMs": 1500, "candidates": 1})
+    await configure(client, {"generation.multiline": "always", "generation.maxTokens": 400, "generation.maxLines": 200, "generation.earlyStop": False,
+                             "scheduling.debounceMs": 0, "scheduling.requestTimeoutMs": 1500, "generation.candidates": 1})
     uri = open_document(client, FIB)
     before = await stats(client)
     assert await asyncio.wait_for(inline(client, uri, 1, 4, invoked=True), BOUND) == []

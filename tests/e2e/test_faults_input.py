@@ -24,7 +24,7 @@ from .lsp_helpers import (
 )
 
 FIB = "def fibonacci(n):\n    "
-SETTINGS = {"debounceMs": 0, "candidates": 1}
+SETTINGS = {"scheduling.debounceMs": 0, "generation.candidates": 1}
 BOUND = 20
 
 
@@ -212,7 +212,7 @@ async def test_edits_land_where_the_editor_put_them_despite_form_feeds(server, t
 
 async def test_settings_of_the_wrong_type_are_named_and_completions_go_on(server, then_served):
     before = len(server.messages)
-    await configure(server, {**SETTINGS, "requestTimeoutMs": "soon", "maxInFlight": -1})
+    await configure(server, {**SETTINGS, "scheduling.requestTimeoutMs": "soon", "scheduling.maxInFlight": -1})
     warning = [m.message for m in server.messages[before:]]
     assert len(warning) == 1 and "requestTimeoutMs" in warning[0] and "maxInFlight" in warning[0]
     await configure(server, SETTINGS)

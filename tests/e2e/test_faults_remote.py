@@ -23,7 +23,7 @@ from .lsp_helpers import configure, inline, open_document, spawned, stats, wait_
 API_KEY = "vllm-ls-fault-" + secrets.token_hex(16)  # fresh per run: a hit in a log can only be a leak
 FIB = "def fibonacci(n):\n    "
 # A short deadline keeps the hanging cases quick; one candidate even when invoked.
-SETTINGS = {"debounceMs": 0, "requestTimeoutMs": 2000, "candidates": 1}
+SETTINGS = {"scheduling.debounceMs": 0, "scheduling.requestTimeoutMs": 2000, "generation.candidates": 1}
 BOUND = 20  # seconds: generous against a busy machine, far below "hangs"
 
 
@@ -187,7 +187,7 @@ async def test_a_key_echoed_by_the_server_is_redacted_from_what_the_editor_sees(
 
 async def test_the_api_key_is_in_no_log(remote, peer, fault_logs):
     """Runs last in this module: every log the server wrote, at -vv, after every fault above."""
-    await configure(remote, {**SETTINGS, "apiKey": API_KEY})  # in settings too, as a client may send it
+    await configure(remote, {**SETTINGS, "engine.remote.apiKey": API_KEY})  # in settings too, as a client may send it
     files = sorted(p for p in fault_logs.iterdir() if p.is_file())
     assert {p.suffix for p in files} == {".log", ".stderr"}
     assert any("bad auth" in p.read_text(errors="replace") for p in files), "the echoed error was logged"

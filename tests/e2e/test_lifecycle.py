@@ -84,7 +84,7 @@ async def test_failed_model_says_why_once_and_keeps_serving(broken: LanguageClie
 @module_loop
 async def test_invalid_settings_are_named_and_defaults_used(broken: LanguageClient):
     before = len(broken.messages)
-    await configure(broken, {"debounceMs": "fast", "maxTokens": -5, "noSuchSetting": True, "model": MISSING_MODEL})
+    await configure(broken, {"scheduling.debounceMs": "fast", "generation.maxTokens": -5, "noSuchSetting": True, "engine.model": MISSING_MODEL})
     warnings = [m.message for m in broken.messages[before:] if m.type == types.MessageType.Warning]
     assert len(warnings) == 1
     for name in ("debounceMs", "maxTokens", "noSuchSetting"):

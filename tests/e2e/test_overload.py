@@ -15,8 +15,8 @@ from .lsp_helpers import configure, inline, inline_params, insert, open_document
 
 FIB = "def fibonacci(n):\n    "
 # One slot, and requests long enough (no early stop) to arrange the others around them.
-ONE_SLOT = {"maxInFlight": 1, "candidates": 1, "debounceMs": 0, "multiline": "always", "maxTokens": 120,
-            "maxLines": 200, "earlyStop": False, "requestTimeoutMs": 300000}
+ONE_SLOT = {"scheduling.maxInFlight": 1, "generation.candidates": 1, "scheduling.debounceMs": 0, "generation.multiline": "always", "generation.maxTokens": 120,
+            "generation.maxLines": 200, "generation.earlyStop": False, "scheduling.requestTimeoutMs": 300000}
 BOUND = 300
 
 

@@ -12,7 +12,7 @@ from pygls.exceptions import JsonRpcRequestCancelled
 
 from .lsp_helpers import configure, inline, inline_params, insert, open_document, stats, wait_for
 
-FAST_LINES = {"debounceMs": 0, "multiline": "never", "maxLineTokens": 4, "cache": False}
+FAST_LINES = {"scheduling.debounceMs": 0, "generation.multiline": "never", "generation.maxLineTokens": 4, "scheduling.cache": False}
 
 
 def module_of_about_200_lines() -> str:
@@ -70,7 +70,7 @@ async def test_consecutive_keystrokes_are_served_from_the_prefix_cache(client):
 
 
 async def test_typing_the_suggestion_is_answered_from_the_typed_ahead_cache(client):
-    await configure(client, {"debounceMs": 0, "multiline": "never"})
+    await configure(client, {"scheduling.debounceMs": 0, "generation.multiline": "never"})
     text = "def area_of_circle(radius):\n    return "
     uri = open_document(client, text)
     line, col = end_of(text)
@@ -102,11 +102,11 @@ async def test_typing_the_suggestion_is_answered_from_the_typed_ahead_cache(clie
 async def test_single_line_request_stops_the_engine_at_the_line_break(client):
     text = "def add(a, b):\n    return a + b\n\n\ndef multiply(a, b):\n    return "
     line, col = end_of(text)
-    single = {"debounceMs": 0, "multiline": "never", "maxLineTokens": 24, "cache": False}
+    single = {"scheduling.debounceMs": 0, "generation.multiline": "never", "generation.maxLineTokens": 24, "scheduling.cache": False}
 
     # Without early stop the engine runs on past the line break to its limit: the model's output
     # for this line does not end at the line.
-    await configure(client, {**single, "earlyStop": False})
+    await configure(client, {**single, "generation.earlyStop": False})
     before = await settled(client)
     naive = await inline(client, open_document(client, text), line, col)
     after = await settled(client)
@@ -131,9 +131,9 @@ async def test_single_line_request_stops_the_engine_at_the_line_break(client):
 async def test_block_ends_by_the_post_processor_and_the_engine_stops(client):
     text = "def add(a, b):\n    return a + b\n\n\ndef multiply(a, b):\n    "
     line, col = end_of(text)
-    block = {"debounceMs": 0, "multiline": "always", "maxTokens": 48, "maxLines": 20, "cache": False}
+    block = {"scheduling.debounceMs": 0, "generation.multiline": "always", "generation.maxTokens": 48, "generation.maxLines": 20, "scheduling.cache": False}
 
-    await configure(client, {**block, "earlyStop": False})
+    await configure(client, {**block, "generation.earlyStop": False})
     before = await settled(client)
     naive = await inline(client, open_document(client, text), line, col)
     after = await settled(client)
@@ -153,7 +153,7 @@ async def test_block_ends_by_the_post_processor_and_the_engine_stops(client):
 
 
 async def test_invoked_request_returns_distinct_candidates(client):
-    await configure(client, {"debounceMs": 0, "multiline": "never", "candidates": 3, "maxLineTokens": 12})
+    await configure(client, {"scheduling.debounceMs": 0, "generation.multiline": "never", "generation.candidates": 3, "generation.maxLineTokens": 12})
     text = "import os\n\n\ndef list_python_files(folder):\n    return "
     line, col = end_of(text)
     before = await settled(client)
@@ -166,8 +166,8 @@ async def test_invoked_request_returns_distinct_candidates(client):
 
 
 async def test_cancelling_an_invoked_request_aborts_all_its_candidates(client):
-    await configure(client, {"debounceMs": 0, "multiline": "always", "maxTokens": 400, "maxLines": 200,
-                             "earlyStop": False, "candidates": 3})
+    await configure(client, {"scheduling.debounceMs": 0, "generation.multiline": "always", "generation.maxTokens": 400, "generation.maxLines": 200,
+                             "generation.earlyStop": False, "generation.candidates": 3})
     uri = open_document(client, "def fibonacci(n):\n    ")
     before = await settled(client)
     future = client.protocol.send_request(
@@ -194,10 +194,10 @@ async def test_adaptive_debounce_learns_the_interval_from_keystrokes(client):
     text = "def add(a, b):\n    return "
     uri = open_document(client, text)
     line, col = end_of(text)
-    await configure(client, {**FAST_LINES, "debounce": "adaptive"})
+    await configure(client, {**FAST_LINES, "scheduling.debounce": "adaptive"})
     await inline(client, uri, line, col)  # a first engine latency to learn from
     # A fixed interval this long would show in the counter; the learned one is at most 750 ms.
-    await configure(client, {**FAST_LINES, "debounce": "adaptive", "debounceMs": 5000})
+    await configure(client, {**FAST_LINES, "scheduling.debounce": "adaptive", "scheduling.debounceMs": 5000})
     tasks = []
     for i, ch in enumerate("a + b * c - d"):
         insert(client, uri, line, col + i, ch)

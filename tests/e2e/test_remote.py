@@ -41,11 +41,11 @@ from .vllm_server import Relay, VllmServer, free_port, self_signed_certificate, 
 pytestmark = pytest.mark.remote
 
 FIB = "def fibonacci(n):\n    "
-LONG_RUNNING = {"multiline": "always", "maxTokens": 400, "maxLines": 200, "earlyStop": False, "debounceMs": 0}
+LONG_RUNNING = {"generation.multiline": "always", "generation.maxTokens": 400, "generation.maxLines": 200, "generation.earlyStop": False, "scheduling.debounceMs": 0}
 # Requests that run to their end on the server (vLLM counts only those in vllm:request_success).
-SHORT = {"maxTokens": 8, "maxLineTokens": 8, "debounceMs": 0, "earlyStop": False, "candidates": 1}
+SHORT = {"generation.maxTokens": 8, "generation.maxLineTokens": 8, "scheduling.debounceMs": 0, "generation.earlyStop": False, "generation.candidates": 1}
 # One candidate per invoked request: these tests count items and tokens of a single completion.
-ONE = {"debounceMs": 0, "candidates": 1}
+ONE = {"scheduling.debounceMs": 0, "generation.candidates": 1}
 API_KEY = "vllm-ls-test-" + secrets.token_hex(16)  # fresh per run: a hit in a log can only be a leak
 WRONG_KEY = "vllm-ls-wrong-" + secrets.token_hex(16)
 
@@ -180,7 +180,7 @@ async def test_cancel_mid_stream_stops_the_servers_generation(vllm_server, remot
         assert _delta(after, before, "engine_tokens_generated") == server_generated
 
         # And it stays stopped: a short follow-up grows the server's counter by exactly its own tokens.
-        await configure(client, {**LONG_RUNNING, "maxTokens": 6})
+        await configure(client, {**LONG_RUNNING, "generation.maxTokens": 6})
         follow_before = await stats(client)
         await inline(client, uri, 1, 4)
         follow_after = await wait_for(lambda: _settled(client), 30, "the follow-up to end")
@@ -350,7 +350,7 @@ async def test_tls_is_verified_and_a_ca_bundle_makes_a_private_ca_work(vllm_serv
     relay = Relay(int(vllm_server.url.rsplit(":", 1)[1]), tls=tls)  # https in front of the server
     await relay.open()
     try:
-        async with lsp_session(remote_logs, "tls-untrusted", [relay.url], {"debounceMs": 0},
+        async with lsp_session(remote_logs, "tls-untrusted", [relay.url], {"scheduling.debounceMs": 0},
                                env={"VLLM_API_KEY": API_KEY}) as client:
             down = await wait_status(client, "unavailable", 60)
             assert "certificate verify failed" in down["message"], down
@@ -358,7 +358,7 @@ async def test_tls_is_verified_and_a_ca_bundle_makes_a_private_ca_work(vllm_serv
             assert await inline(client, uri, 1, 4, invoked=True) == []
         # Selected by settings this time, not by --engine-url.
         async with lsp_session(remote_logs, "tls-ca-bundle", [],
-                               {**ONE, "engineUrl": relay.url, "caBundle": str(cert)},
+                               {**ONE, "engine.url": relay.url, "engine.remote.caBundle": str(cert)},
                                env={"VLLM_API_KEY": API_KEY}) as client:
             ready = await wait_status(client, "ready", 60)
             assert f"on vLLM at {relay.url}" in ready["message"], ready  # the remote engine, over https
@@ -381,11 +381,11 @@ async def test_the_api_key_never_reaches_a_log(vllm_server, remote_logs):
     """Runs last: searches every log this module's servers wrote (the vLLM server's included)."""
     # The key from settings this time (the other tests pass it in the environment).
     async with lsp_session(remote_logs, "key-in-settings", [vllm_server.url],
-                           {"apiKey": API_KEY, "debounceMs": 0}) as client:
+                           {"engine.remote.apiKey": API_KEY, "scheduling.debounceMs": 0}) as client:
         await wait_status(client, "ready", 60)
         uri = open_document(client, FIB)
         assert (await inline(client, uri, 1, 4, invoked=True))[0].strip()  # the key was used
-        await configure(client, {"apiKey": API_KEY, "debounceMs": 0, "maxTokens": "not a number"})
+        await configure(client, {"engine.remote.apiKey": API_KEY, "scheduling.debounceMs": 0, "generation.maxTokens": "not a number"})
         statuses, messages = list(client.statuses), [m.message for m in client.messages + client.log_messages]
     async with lsp_session(remote_logs, "wrong-key", [vllm_server.url], {}, env={"VLLM_API_KEY": WRONG_KEY}) as client:
         failed = await wait_status(client, "failed", 60)

@@ -11,7 +11,7 @@ from pygls.exceptions import JsonRpcRequestCancelled
 from .lsp_helpers import configure, inline, inline_params, insert, open_document, stats, wait_for
 
 FIB = "def fibonacci(n):\n    "
-LONG_RUNNING = {"multiline": "always", "maxTokens": 400, "maxLines": 200, "earlyStop": False, "debounceMs": 0}
+LONG_RUNNING = {"generation.multiline": "always", "generation.maxTokens": 400, "generation.maxLines": 200, "generation.earlyStop": False, "scheduling.debounceMs": 0}
 
 
 async def test_advertises_inline_completion(client):
@@ -22,7 +22,7 @@ async def test_advertises_inline_completion(client):
 
 async def test_inline_completion_continues_python(client):
     # One greedy candidate: an invoked request would otherwise sample several (test_prompts.py).
-    await configure(client, {"candidates": 1})
+    await configure(client, {"generation.candidates": 1})
     uri = open_document(client, FIB)
     items = await inline(client, uri, 1, 4, invoked=True)
     assert len(items) == 1
@@ -66,7 +66,7 @@ async def test_cancel_request_aborts_the_engine_request(client):
 
 
 async def test_burst_inside_debounce_reaches_engine_once(client):
-    await configure(client, {"debounceMs": 400})
+    await configure(client, {"scheduling.debounceMs": 400})
     uri = open_document(client, "def add(a, b):\n    return ")
     before = await stats(client)
     tasks = []
@@ -87,7 +87,7 @@ async def test_newer_request_aborts_the_older_ones_engine_work(client):
     before = await stats(client)
     first = asyncio.ensure_future(inline(client, uri, 1, 4))
     await wait_for(lambda: _engine_busy(client, before), 60, "the first request to reach the engine")
-    await configure(client, {**LONG_RUNNING, "maxTokens": 8})
+    await configure(client, {**LONG_RUNNING, "generation.maxTokens": 8})
     second = asyncio.ensure_future(inline(client, uri, 1, 4))
     assert await asyncio.wait_for(first, 30) == [], "the superseded request is answered, empty"
     await asyncio.wait_for(second, 60)

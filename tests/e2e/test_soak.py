@@ -112,7 +112,7 @@ def _count(future: asyncio.Future, tally: Tally) -> None:
 
 
 async def run_soak(client, seconds: float) -> dict:
-    await configure(client, {"candidates": 1})
+    await configure(client, {"generation.candidates": 1})
     server = psutil.Process(client._server.pid)
     before = await stats(client)
     rng = random.Random(8)

@@ -84,7 +84,7 @@ before(async () => {
       workspace: { configuration: true, didChangeConfiguration: { dynamicRegistration: true } },
     },
     // The extension nests its settings under the section name.
-    initializationOptions: { [SECTION]: { maxLines: 6 } },
+    initializationOptions: { [SECTION]: { "generation.maxLines": 6 } },
     workspaceFolders: null,
   });
   await connection.sendNotification(InitializedNotification.type, {});

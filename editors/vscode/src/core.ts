@@ -39,7 +39,7 @@ export interface Inspected {
 }
 
 /**
- * The server settings the user set explicitly, keyed as the server expects (`debounceMs`, ...).
+ * The server settings the user set explicitly, keyed as the server reads them (dotted: `scheduling.debounceMs`, ...).
  *
  * Defaults are left out on purpose: the server owns them, and sending them would override the
  * flags given in `vllmLs.server.args` (e.g. `--engine-url`) with the defaults.

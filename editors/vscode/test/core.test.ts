@@ -35,30 +35,38 @@ test("a configured python wins over the command and runs the module", () => {
 
 test("only settings the user set reach the server; defaults stay the server's", () => {
   const inspected: Record<string, Inspected> = {
-    debounceMs: { globalValue: 300 },
-    maxTokens: {},
-    engineUrl: { workspaceFolderValue: ["http://gpu:8000"] },
-    temperature: { workspaceLanguageValue: 0.2 },
+    "scheduling.debounceMs": { globalValue: 300 },
+    "generation.maxTokens": {},
+    "engine.url": { workspaceFolderValue: ["http://gpu:8000"] },
+    "generation.temperature": { workspaceLanguageValue: 0.2 },
   };
-  const values: Record<string, unknown> = { debounceMs: 300, maxTokens: 96, engineUrl: ["http://gpu:8000"], temperature: 0.2 };
+  const values: Record<string, unknown> = {
+    "scheduling.debounceMs": 300, "generation.maxTokens": 96, "engine.url": ["http://gpu:8000"],
+    "generation.temperature": 0.2,
+  };
   const settings = explicitSettings(
-    ["debounceMs", "maxTokens", "engineUrl", "temperature", "missing"],
+    ["scheduling.debounceMs", "generation.maxTokens", "engine.url", "generation.temperature", "missing"],
     (key) => inspected[key],
     (key) => values[key],
   );
-  assert.deepEqual(settings, { debounceMs: 300, engineUrl: ["http://gpu:8000"], temperature: 0.2 });
+  // Dotted keys, as the server reads them (`{"scheduling.debounceMs": 300}` is `scheduling.debounceMs`).
+  assert.deepEqual(settings, {
+    "scheduling.debounceMs": 300, "engine.url": ["http://gpu:8000"], "generation.temperature": 0.2,
+  });
 });
 
 test("the extension's own settings never reach the server (it rejects unknown settings)", () => {
-  const settings = explicitSettings(["server", "server.command", "debounceMs"], () => ({ globalValue: "x" }), () => "x");
-  assert.deepEqual(settings, { debounceMs: "x" });
+  const settings = explicitSettings(
+    ["server", "server.command", "scheduling.debounceMs"], () => ({ globalValue: "x" }), () => "x");
+  assert.deepEqual(settings, { "scheduling.debounceMs": "x" });
 });
 
 test("server setting keys come from every configuration block of package.json", () => {
   const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
   const keys = serverSettingKeys(pkg.contributes.configuration, SECTION);
-  assert.ok(keys.includes("debounceMs"));
-  assert.ok(keys.includes("engineUrl"));
+  assert.ok(keys.includes("scheduling.debounceMs"));
+  assert.ok(keys.includes("engine.url"));
+  assert.ok(keys.includes("engine.remote.apiKey"));
   assert.ok(!keys.some((key) => key.startsWith("server")), keys.join(","));
   assert.deepEqual(serverSettingKeys({ properties: { "vllmLs.a": {}, "other.b": {} } }, SECTION), ["a"]);
 });

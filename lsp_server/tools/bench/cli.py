@@ -13,7 +13,7 @@ import io
 import sys
 from pathlib import Path
 
-from .profiles import BUILTIN, ENGINE_KEYS, parse_profiles
+from .profiles import BUILTIN, parse_profiles
 from .schedule import Typist
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
@@ -80,7 +80,7 @@ def options_from(args: argparse.Namespace):
             raise ValueError("'raw' is the name of the baseline; call the profile something else")
         if profile.engine_settings() != profiles[0].engine_settings():
             raise ValueError(f"quality profile {profile.name!r} changes engine settings "
-                             f"({', '.join(sorted(ENGINE_KEYS & profile.settings.keys()))}): the infill runs on "
+                             f"({', '.join(sorted(profile.engine_settings()))}): the infill runs on "
                              f"the first profile's server")
     if args.keystrokes < 1 or args.holes < 0 or args.probes < 1:
         raise ValueError("--keystrokes and --probes must be at least 1, --holes at least 0")

@@ -32,9 +32,11 @@ class Timed:
 
 
 class DirectEngine:
+    """The engine the server would build, called directly (the floor the LSP overhead is measured on)."""
+
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.engine = build_engine(settings)
+        self.engine = build_engine(settings.engine)
         # Only its prompt builder is used: no host, no scheduler, no LSP.
         self._prompts = Completer(None, ServerCounters(), lambda: settings)  # type: ignore[arg-type]
         self._ids = itertools.count(1)

@@ -43,8 +43,9 @@ from .profiles import Profile
 from .replay import completion_texts, inline_params, settle
 from .schedule import code_lines, line_offsets
 
-PROBE_SETTINGS = {"debounceMs": 0, "debounce": "fixed", "candidates": 1, "maxLineTokens": 16}
-_WARM = {"maxTokens": 1, "maxLineTokens": 1}
+PROBE_SETTINGS = {"scheduling.debounceMs": 0, "scheduling.debounce": "fixed", "generation.candidates": 1,
+                  "generation.maxLineTokens": 16}
+_WARM = {"generation.maxTokens": 1, "generation.maxLineTokens": 1}
 #: Longer than vLLM's busy-poll after a step (1 s), so the other engine is idle when one is timed.
 QUIET_S = 1.2
 _MIN_CONTEXT_LINES = 20
@@ -89,7 +90,8 @@ async def measure(
             await client.configure(settings_raw)
             prompt = await direct.prompt(settings, probe.text, probe.offset, display_path(uri, root))
             await direct.run(prompt.text, Sampling(max_tokens=1))
-            sampling = Sampling(temperature=settings.temperature, stop=prompt.stop if settings.early_stop else ())
+            sampling = Sampling(temperature=settings.generation.temperature,
+                                stop=prompt.stop if settings.generation.early_stop else ())
             tokens = 0
             for repeat in range(repeats):
                 if repeat % 2 and tokens:

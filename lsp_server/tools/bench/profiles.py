@@ -14,24 +14,22 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...settings import parse_settings
+from ...settings import dotted, is_engine_setting, parse_settings
 
 BUILTIN: dict[str, dict[str, Any]] = {
     "vllm-ls": {},
-    "naive": {"debounceMs": 0, "debounce": "fixed", "cancelPrevious": False, "earlyStop": False, "cache": False,
-              "maxInFlight": 256},
+    "naive": {"scheduling.debounceMs": 0, "scheduling.debounce": "fixed", "scheduling.cancelPrevious": False,
+              "generation.earlyStop": False, "scheduling.cache": False, "scheduling.maxInFlight": 256},
     # Comparisons the prompt work asked the benchmark to decide.
-    "adaptive": {"debounce": "adaptive"},
-    "paths": {"template": "prefix-only-paths"},
+    "adaptive": {"scheduling.debounce": "adaptive"},
+    "paths": {"prompt.template": "prefix-only-paths"},
 }
-
-#: Settings that decide which engine the server runs: changing them restarts the engine.
-ENGINE_KEYS = frozenset({"engineUrl", "model", "kvCacheMemoryMb", "maxModelLen", "apiKey", "apiKeyEnv",
-                         "caBundle", "tlsVerify", "connectTimeoutS", "readTimeoutS", "tokenizer"})
 
 
 @dataclass(frozen=True)
 class Profile:
+    """A name and the settings an editor would send (dotted names: `{"scheduling.debounceMs": 0}`)."""
+
     name: str
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -39,11 +37,12 @@ class Profile:
         return {**self.settings, **overrides}
 
     def engine_settings(self) -> dict[str, Any]:
-        return {k: v for k, v in self.settings.items() if k in ENGINE_KEYS}
+        """The profile's settings that build the engine (changing them restarts it), by dotted name."""
+        return {k: v for k, v in dotted(self.settings).items() if is_engine_setting(k)}
 
 
 def parse_profiles(spec: str) -> list[Profile]:
-    """`vllm-ls,naive` or `name={"debounceMs": 50}` items, comma-separated (JSON may hold commas)."""
+    """`vllm-ls,naive` or `name={"scheduling.debounceMs": 50}` items, comma-separated (JSON may hold commas)."""
     profiles: list[Profile] = []
     for item in _split(spec):
         name, sep, raw = item.partition("=")
@@ -66,7 +65,7 @@ def parse_profiles(spec: str) -> list[Profile]:
             raise ValueError(f"profile {name!r}: {'; '.join(problems)}")
         if any(p.name == name for p in profiles):
             raise ValueError(f"profile {name!r} given twice")
-        profiles.append(Profile(name, settings))
+        profiles.append(Profile(name, dotted(settings)))  # one spelling: overrides merge key by key
     if not profiles:
         raise ValueError("no profiles given")
     return profiles

@@ -46,13 +46,14 @@ async def through_server(client: HeadlessClient, variant: Profile, holes: Sequen
 
 async def raw(direct: DirectEngine, settings: Settings, holes: Sequence[Hole]) -> list[str]:
     info = direct.engine.model_info()
-    budget = max(16, min(settings.max_prompt_tokens, info.max_model_len - settings.max_tokens - _CONTEXT_MARGIN))
+    max_tokens = settings.generation.max_tokens
+    budget = max(16, min(settings.prompt.max_prompt_tokens, info.max_model_len - max_tokens - _CONTEXT_MARGIN))
     # Not timed: concurrent requests let the engine batch them.
     gate = asyncio.Semaphore(_RAW_CONCURRENCY)
 
     async def one(hole: Hole) -> str:
         async with gate:
-            return await direct.raw(hole.text[: hole.offset], settings.max_tokens, budget)
+            return await direct.raw(hole.text[: hole.offset], max_tokens, budget)
 
     return list(await asyncio.gather(*(one(hole) for hole in holes)))
 

@@ -21,7 +21,8 @@ from .figures import CANCELLED, COMPLETION, EMPTY, ERROR, RequestRecord
 from .schedule import Plan
 
 #: What priming asks for: the prompt is computed (and enters the prefix cache), one token is made.
-PRIMING = {"maxTokens": 1, "maxLineTokens": 1, "candidates": 1, "debounceMs": 0, "cache": False}
+PRIMING = {"generation.maxTokens": 1, "generation.maxLineTokens": 1, "generation.candidates": 1,
+           "scheduling.debounceMs": 0, "scheduling.cache": False}
 
 
 def document_uri(run: str, plan: Plan) -> str:

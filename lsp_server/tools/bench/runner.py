@@ -80,9 +80,9 @@ class Options:
     def base_settings(self) -> dict[str, Any]:
         base: dict[str, Any] = {}
         if self.engine_urls:
-            base["engineUrl"] = list(self.engine_urls)
+            base["engine.url"] = list(self.engine_urls)
         if self.model:
-            base["model"] = self.model
+            base["engine.model"] = self.model
         return base
 
 

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
         return EXIT_UNUSABLE
     if args.engine_url:
         # The server would only warn and fall back to the embedded engine: a check must not.
-        _, problems = parse_settings({"engineUrl": args.engine_url})
+        _, problems = parse_settings({"engine": {"url": args.engine_url}})
         if problems:
             print(f"vllm-ls check: --engine-url: {'; '.join(problems)}".replace("; using the default", ""),
                   file=err)

@@ -4,7 +4,7 @@ Every problem is reported as `FILE:LINE: message`, all of them at once, before a
 a CI run should fail in a second on a typo, not after loading a model.
 
     [settings]                 # for every case of this file (validated like an editor's settings)
-    debounceMs = 0
+    scheduling.debounceMs = 0  # dotted names, or [settings.scheduling] tables
 
     [defaults]                 # any case key below except name/file/source/cursor
     language = "python"
@@ -17,7 +17,7 @@ a CI run should fail in a second on a typo, not after loading a model.
     '''                        # or: file = "src/fib.py" (relative to the spec) and cursor = "5:5"
     trigger = "invoked"        # or "automatic" (what an editor sends while typing)
     method = "inline"          # or "completion" (textDocument/completion)
-    settings = { multiline = "never" }
+    settings = { generation.multiline = "never" }
     [case.expect]
     non_empty = true
     contains = "return"        # a string or a list of strings; so are not_contains and regex
@@ -28,7 +28,6 @@ a CI run should fail in a second on a typo, not after loading a model.
 from __future__ import annotations
 
 import difflib
-import functools
 import re
 import tomllib
 from collections.abc import Iterable
@@ -36,11 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from pydantic.alias_generators import to_camel
 
-from ...__main__ import _LANGUAGES, _language_of  # one suffix ↔ language table for complete and check
-from ...settings import SECTION, Settings, parse_settings
+from ...languages import language_of, suffix_of
+from ...settings import GROUP_PATHS, SECRET_FIELDS, SECTION, dotted, is_engine_setting, parse_settings
 from ...text import line_content_end, line_starts, utf16_len
 from .expect import Expectations
 from .tomllines import TomlLines
@@ -55,7 +53,7 @@ _CASE_KEYS = ("name", "file", "source", "cursor", "settings", *_DEFAULT_KEYS)
 _EXPECT_KEYS = ("non_empty", "exact", "contains", "not_contains", "regex", "max_lines", "max_latency_ms")
 # The engine is chosen on the command line, as for the server: one spec runs unchanged against the
 # embedded model in one CI job and a GPU server in another.
-_COMMAND_LINE_SETTINGS = {"engineUrl": "--engine-url", "model": "--model"}
+_COMMAND_LINE_SETTINGS = {"engine.url": "--engine-url", "engine.model": "--model"}
 _CURSOR = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 
 
@@ -90,7 +88,7 @@ class Case:
     language: str
     trigger: str
     method: str
-    settings: dict[str, Any]  # the spec's settings with the case's on top (camelCase, as editors send them)
+    settings: dict[str, Any]  # the spec's settings with the case's on top (dotted names, as the server reads them)
     expect: Expectations
 
     @property
@@ -155,6 +153,7 @@ class _Reader:
         self.path = path
         self.lines = TomlLines(source)
         self.problems: list[Problem] = []
+        self.setting_lines: dict[str, int | None] = {}  # dotted setting → the line it is written on
 
     def problem(self, where: tuple[str | int, ...], message: str) -> None:
         self.problems.append(Problem(self.path, self.lines.line(*where), message))
@@ -162,7 +161,7 @@ class _Reader:
     def read(self, data: dict[str, Any]) -> Spec:
         self.unknown_keys((), data, _TOP_KEYS, "top-level key")
         spec_settings = self.settings(("settings",), data.get("settings", {}), per_case=False)
-        engine_settings = {k: v for k, v in spec_settings.items() if _builds_engine(k)}
+        engine_settings = {k: v for k, v in spec_settings.items() if is_engine_setting(k)}
         spec_settings = {k: v for k, v in spec_settings.items() if k not in engine_settings}
         defaults = self.table(("defaults",), data.get("defaults", {}))
         self.unknown_keys(("defaults",), defaults, _DEFAULT_KEYS, "default")
@@ -189,9 +188,8 @@ class _Reader:
                 cases.append(case)
         if self.problems:
             raise SpecError(sorted(self.problems, key=lambda p: p.line or 0))
-        written = data.get("settings", {})  # the keys as written (snake_case or camelCase), for their lines
         return Spec(self.path, tuple(cases), engine_settings,
-                    {to_camel(k): self.lines.line("settings", k) for k in written if to_camel(k) in engine_settings})
+                    {path: line for path, line in self.setting_lines.items() if path in engine_settings})
 
     # -- pieces -------------------------------------------------------------------------------
 
@@ -210,36 +208,41 @@ class _Reader:
                 self.problem((*where, key), f"unknown {what} {key!r}{hint}")
 
     def settings(self, where: tuple[str | int, ...], raw: Any, per_case: bool) -> dict[str, Any]:
-        """Validate settings as the server will (lsp_server.settings); return the good ones, camelCase."""
+        """Validate settings as the server will (lsp_server.settings); return the good ones, keyed by
+        their dotted names (`scheduling.debounceMs`), which the server reads as they are."""
         raw = self.table(where, raw)
         good: dict[str, Any] = {}
-        secret_fields = {to_camel(name) for name, info in Settings.model_fields.items()
-                         if info.annotation is SecretStr or "SecretStr" in str(info.annotation)}
         for key, value in raw.items():
             at = (*where, key)
-            name = to_camel(key)
-            if name in (SECTION, "vllm-ls", "vllm_ls"):
+            if to_camel(key) in (SECTION, "vllm-ls", "vllm_ls"):
                 self.problem(at, f"write the settings directly in [{where[-1]}], not nested under {key!r}")
                 continue
-            if name in _COMMAND_LINE_SETTINGS:
-                self.problem(at, f"{key!r} chooses the engine, which a spec does not: pass "
-                             f"{_COMMAND_LINE_SETTINGS[name]} to vllm-ls check")
-                continue
-            if name in secret_fields:
-                self.problem(at, f"{key!r} is a secret and does not belong in a spec file: "
-                             "give it to the server through its environment")
-                continue
-            _, problems = parse_settings({key: value})
-            if problems:
-                for problem in problems:
-                    self.problem(at, _spec_wording(problem))
-                continue
-            if per_case and _builds_engine(name):
-                self.problem(at, f"{key!r} needs a new engine: set it in the spec's top-level "
-                             "[settings] (for all cases), not per case")
-                continue
-            good[name] = value
+            for written, leaf in _written_leaves((key,), value):
+                for path, canonical in dotted({".".join(written): leaf}).items():
+                    self._setting((*where, *written), path, canonical, per_case, good)
         return good
+
+    def _setting(self, at: tuple[str | int, ...], path: str, value: Any, per_case: bool,
+                 good: dict[str, Any]) -> None:
+        if path in _COMMAND_LINE_SETTINGS:
+            self.problem(at, f"{path!r} chooses the engine, which a spec does not: pass "
+                         f"{_COMMAND_LINE_SETTINGS[path]} to vllm-ls check")
+            return
+        if path.rsplit(".", 1)[-1] in SECRET_FIELDS:
+            self.problem(at, f"{path!r} is a secret and does not belong in a spec file: "
+                         "give it to the server through its environment")
+            return
+        _, problems = parse_settings({path: value})
+        if problems:
+            for problem in problems:
+                self.problem(at, _spec_wording(problem))
+            return
+        if per_case and is_engine_setting(path):
+            self.problem(at, f"{path!r} needs a new engine: set it in the spec's top-level "
+                         "[settings] (for all cases), not per case")
+            return
+        good[path] = value
+        self.setting_lines.setdefault(path, self.lines.line(*at))
 
     def expectations(self, where: tuple[str | int, ...], raw: Any) -> Expectations:
         raw = self.table(where, raw)
@@ -321,7 +324,7 @@ class _Reader:
         document = self.document(at, raw, marker)
         language = merged.get("language")
         if language is None and document is not None and document[0] is not None:
-            language = _language_of(document[0])
+            language = language_of(document[0])
         if language is None:
             self.problem(at, "no language: set `language` (e.g. \"python\") for a case with inline source, "
                          "here or in [defaults]")
@@ -339,7 +342,7 @@ class _Reader:
             return None
         file, text, position = document
         uri = (file.resolve() if file is not None
-               else self.path.resolve().with_name(f"{self.path.stem}.case{index + 1}{_suffix_of(language)}"))
+               else self.path.resolve().with_name(f"{self.path.stem}.case{index + 1}{suffix_of(language)}"))
         return Case(
             spec=self.path, line=self.lines.line(*at), index=index + 1,
             name=name or (f"{file.name}:{position[0] + 1}" if file is not None else f"case {index + 1}"),
@@ -438,31 +441,14 @@ def engine_settings(specs: list[Spec]) -> dict[str, Any]:
     return merged
 
 
-def _builds_engine(name: str) -> bool:
-    """Whether the setting is one the engine is built from (changing it reloads the model).
-
-    The cases of a run share one engine, so such settings are for a whole spec, never per case.
-    """
-    return to_camel(name) in _engine_fields()
-
-
-@functools.cache
-def _engine_fields() -> frozenset[str]:
-    # The server's own rule (engine_identity) decides, so the two cannot drift apart: a field is
-    # part of it when replacing its value by a fresh object changes the identity (or breaks it).
-    from ...hosting.engine_host import engine_identity
-
-    base = Settings()
-    fields = set()
-    for name in Settings.model_fields:
-        probe = base.model_copy(update={name: object()})
-        try:
-            changed = engine_identity(probe) != engine_identity(base)
-        except Exception:  # noqa: BLE001 - it used the value: it is part of the identity
-            changed = True
-        if changed:
-            fields.add(to_camel(name))
-    return frozenset(fields)
+def _written_leaves(written: tuple[str, ...], value: Any) -> Iterable[tuple[tuple[str, ...], Any]]:
+    """The settings of a TOML table as written (`[settings.scheduling]`, `scheduling.debounceMs = 0`,
+    inline tables), each with the key path it was written under, for its line."""
+    if isinstance(value, dict) and ".".join(to_camel(part) for part in written) in GROUP_PATHS:
+        for key, inner in value.items():
+            yield from _written_leaves((*written, key), inner)
+    else:
+        yield written, value
 
 
 def _spec_wording(problem: str) -> str:
@@ -473,8 +459,3 @@ def _spec_wording(problem: str) -> str:
 def _type_name(value: Any) -> str:
     return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "an array",
             dict: "a table"}.get(type(value), type(value).__name__)
-
-
-def _suffix_of(language: str) -> str:
-    """A file suffix for an inline source's URI, so the document looks like what it is."""
-    return next((suffix for suffix, name in _LANGUAGES.items() if name == language), "")

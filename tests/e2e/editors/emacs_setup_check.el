@@ -26,7 +26,7 @@
         vllm-ls-engine-urls '("http://127.0.0.1:8000"))
   (push (cons :command (vllm-ls-server-command)) result)
   (push (cons :emptyOptions (json-serialize (vllm-ls-initialization-options))) result)
-  (setq vllm-ls-settings '(:debounceMs 150 :engineUrl ["http://127.0.0.1:9000"]))
+  (setq vllm-ls-settings '(:scheduling.debounceMs 150 :engine.url ["http://127.0.0.1:9000"]))
   (push (cons :options (json-serialize (vllm-ls-initialization-options))) result)
 
   (vllm-ls-eglot-setup '(python-mode))

@@ -78,14 +78,11 @@ class Host:
     def ready(self):
         return self.engine
 
-    def report_failure(self, error: str) -> None:
+    def request_failed(self, engine, error) -> None:
         raise AssertionError(error)
 
-    def report_request_error(self, detail: str) -> None:
-        raise AssertionError(detail)
-
-    def request_succeeded(self) -> None:
-        pass
+    def request_succeeded(self, latency_ms: float) -> None:
+        self.last_latency_ms = latency_ms
 
 
 def complete(engine: Engine, text: str, offset: int, settings: Settings, invoked: bool = False,
@@ -102,7 +99,7 @@ def complete(engine: Engine, text: str, offset: int, settings: Settings, invoked
 
 
 TEXT = "def area(r):\n    return "
-FAST = Settings(debounce_ms=0, multiline="never")
+FAST = Settings().updated({"scheduling.debounceMs": 0, "generation.multiline": "never"})
 
 
 def test_stream_is_left_as_soon_as_the_line_is_complete():
@@ -115,14 +112,14 @@ def test_stream_is_left_as_soon_as_the_line_is_complete():
 
 def test_without_early_stop_the_stream_runs_to_its_end_with_the_same_answer():
     engine = ScriptedEngine({0: [" math", ".pi", "\n", "x", " = 1"]})
-    result, _ = complete(engine, TEXT, len(TEXT), FAST.model_copy(update={"early_stop": False}))
+    result, _ = complete(engine, TEXT, len(TEXT), FAST.updated({"generation.earlyStop": False}))
     assert result.text == "math.pi"
     assert not engine.closed_early and engine.requests[0].sampling.stop == ()
 
 
 def test_invoked_asks_for_candidates_and_returns_the_distinct_ones():
     engine = ScriptedEngine({0: [" r", " * r", "\n"], 1: [" r * r", "\n"], 2: [" 3.14", "\n"]})
-    result, completer = complete(engine, TEXT, len(TEXT), FAST.model_copy(update={"candidates": 3}), invoked=True)
+    result, completer = complete(engine, TEXT, len(TEXT), FAST.updated({"generation.candidates": 3}), invoked=True)
     sampling = engine.requests[0].sampling
     assert sampling.n == 3 and sampling.temperature > 0
     assert result.candidates == ("r * r", "3.14")
@@ -132,7 +129,7 @@ def test_invoked_asks_for_candidates_and_returns_the_distinct_ones():
 
 def test_stream_stays_open_until_every_candidate_is_complete():
     engine = ScriptedEngine({0: [" a", "\n"], 1: [" b", " c", " d", "\n", "e"]})
-    result, _ = complete(engine, TEXT, len(TEXT), FAST.model_copy(update={"candidates": 2}), invoked=True)
+    result, _ = complete(engine, TEXT, len(TEXT), FAST.updated({"generation.candidates": 2}), invoked=True)
     assert result.candidates == ("a", "b c d")
     assert engine.steps_read == 4
 
@@ -150,7 +147,7 @@ def test_typing_along_is_answered_without_the_engine():
 
 def test_cache_off_asks_the_engine_every_time():
     engine = ScriptedEngine({0: [" math", ".pi", "\n"]})
-    settings = FAST.model_copy(update={"cache": False})
+    settings = FAST.updated({"scheduling.cache": False})
     _, completer = complete(engine, TEXT, len(TEXT), settings)
     complete(engine, TEXT + "m", len(TEXT) + 1, settings, completer=completer)
     assert len(engine.requests) == 2
@@ -160,7 +157,7 @@ def test_near_the_models_limit_the_prompt_is_counted_exactly_and_shrunk():
     # Chunk counts run 3x low: the budget looks met, the exact count says otherwise.
     engine = ScriptedEngine({0: [" 1", "\n"]}, max_model_len=400, undercount=3)
     text = "".join(f"v{i} = {i} * {i}\n" for i in range(600)) + "x = "
-    settings = FAST.model_copy(update={"max_prompt_tokens": 5000, "max_tokens": 32, "max_line_tokens": 16})
+    settings = FAST.updated({"prompt.maxPromptTokens": 5000, "generation.maxTokens": 32, "generation.maxLineTokens": 16})
     complete(engine, text, len(text), settings)
     prompt = engine.requests[0].prompt
     assert engine.tokenized_prompts >= 2

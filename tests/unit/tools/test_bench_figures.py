@@ -85,13 +85,16 @@ def test_shown_latency_is_per_pause_and_shown_means_before_the_next_keystroke():
 
 
 def test_profiles_builtin_inline_and_rejected():
-    naive, inline = parse_profiles('naive,quick={"debounceMs": 50, "template": "prefix-only"}')
+    naive, inline = parse_profiles('naive,quick={"scheduling": {"debounceMs": 50}, "prompt.template": "prefix-only"}')
     assert naive.settings == BUILTIN["naive"]
-    assert naive.settings["cancelPrevious"] is False and naive.settings["earlyStop"] is False
-    assert inline.name == "quick" and inline.settings == {"debounceMs": 50, "template": "prefix-only"}
+    assert naive.settings["scheduling.cancelPrevious"] is False and naive.settings["generation.earlyStop"] is False
+    assert inline.name == "quick" and inline.settings == {"scheduling.debounceMs": 50, "prompt.template": "prefix-only"}
     # Commas and escaped quotes inside the JSON do not split the list.
-    assert parse_profiles('x={"model": "a,b\\"c"},naive')[0].settings == {"model": 'a,b"c'}
-    for bad in ("nonsense", 'x={"debounceMs": -1}', 'x={"noSuchSetting": 1}', "x=[1]", "naive,naive", "x={"):
+    assert parse_profiles('x={"engine.model": "a,b\\"c"},naive')[0].settings == {"engine.model": 'a,b"c'}
+    assert inline.engine_settings() == {} and parse_profiles('y={"model": "m"}')[0].engine_settings() == {
+        "engine.model": "m"}
+    for bad in ("nonsense", 'x={"scheduling.debounceMs": -1}', 'x={"noSuchSetting": 1}', "x=[1]", "naive,naive",
+                "x={"):
         with pytest.raises(ValueError):
             parse_profiles(bad)
 
@@ -213,7 +216,7 @@ def test_command_line_defaults_and_choices(tmp_path):
     options = options_from(_args(str(source), "--editors", "1,4", "--no-quality", "--engine-url", "http://h:8000"))
     assert options.files == [source] and options.editors == [1, 4] and not options.quality
     assert options.engine_urls == ("http://h:8000",)
-    assert options.base_settings() == {"engineUrl": ["http://h:8000"]}
+    assert options.base_settings() == {"engine.url": ["http://h:8000"]}
 
 
 def test_command_line_rejects_what_cannot_run(tmp_path):
@@ -221,6 +224,6 @@ def test_command_line_rejects_what_cannot_run(tmp_path):
 
     for argv in (["--editors", "0"], ["--editors", "a"], ["--keystrokes", "0"], ["--cps", "1"],
                  [str(tmp_path / "missing.py")], ["--profiles", "nonsense"],
-                 ["--quality-profiles", 'big={"kvCacheMemoryMb": 4096}'], ["--quality-profiles", "raw={}"]):
+                 ["--quality-profiles", 'big={"engine.kvCacheMemoryMb": 4096}'], ["--quality-profiles", "raw={}"]):
         with pytest.raises(ValueError):
             options_from(_args(*argv))

@@ -30,7 +30,7 @@ def test_the_example_spec_loads():
     assert len(spec.cases) >= 8
     assert {c.method for c in spec.cases} == {"inline", "completion"}
     assert {c.trigger for c in spec.cases} == {"invoked", "automatic"}
-    assert any(c.settings.get("multiline") == "never" for c in spec.cases)
+    assert any(c.settings.get("generation.multiline") == "never" for c in spec.cases)
     assert all(not c.expect.empty for c in spec.cases)
 
 
@@ -88,7 +88,7 @@ def test_a_custom_marker_and_crlf_lines(tmp_path):
 def test_defaults_and_expectations_merge_key_by_key(tmp_path):
     spec = load_spec(write(tmp_path, """
         [settings]
-        debounceMs = 0
+        scheduling.debounceMs = 0
         [defaults]
         language = "python"
         trigger = "automatic"
@@ -97,7 +97,7 @@ def test_defaults_and_expectations_merge_key_by_key(tmp_path):
         [[case]]
         name = "a"
         source = "x = <cursor>"
-        settings = { multiline = "never" }
+        settings = { generation.multiline = "never" }
         expect = { max_lines = 1, contains = ["1", "2"] }
 
         [[case]]
@@ -108,8 +108,8 @@ def test_defaults_and_expectations_merge_key_by_key(tmp_path):
     a, b = spec.cases
     assert a.expect.non_empty is True and a.expect.max_lines == 1 and a.expect.contains == ("1", "2")
     assert b.expect.max_lines == 3 and b.trigger == "invoked" and a.trigger == "automatic"
-    assert a.settings == {"debounceMs": 0, "multiline": "never"}
-    assert b.settings == {"debounceMs": 0}
+    assert a.settings == {"scheduling.debounceMs": 0, "generation.multiline": "never"}
+    assert b.settings == {"scheduling.debounceMs": 0}
 
 
 def test_snake_case_settings_are_sent_as_camel_case(tmp_path):
@@ -117,10 +117,10 @@ def test_snake_case_settings_are_sent_as_camel_case(tmp_path):
         [[case]]
         language = "python"
         source = "<cursor>"
-        settings = { max_lines = 2 }
+        settings = { generation = { max_lines = 2 } }
         expect = { non_empty = false }
     """))
-    assert spec.cases[0].settings == {"maxLines": 2}
+    assert spec.cases[0].settings == {"generation.maxLines": 2}
     assert spec.cases[0].expect.non_empty is False
 
 
@@ -172,16 +172,18 @@ def test_bad_specs_name_the_line(tmp_path, body, line, words):
 
 
 @pytest.mark.parametrize(("settings", "words"), [
-    ("maxLiness = 3", "unknown setting 'maxLiness'"),
-    ("maxLines = 0", "setting 'maxLines'"),
-    ('multiline = "sometimes"', "setting 'multiline'"),
-    ('model = "/models/x"', "'model' chooses the engine, which a spec does not: pass --model"),
-    ('engineUrl = "http://gpu:8000"', "pass --engine-url"),
+    ("generation.maxLiness = 3", "unknown setting 'generation.maxLiness'"),
+    ("generation.maxLines = 0", "setting 'generation.maxLines'"),
+    ('generation.multiline = "sometimes"', "setting 'generation.multiline'"),
+    ('engine.model = "/models/x"', "'engine.model' chooses the engine, which a spec does not: pass --model"),
+    ('engine.url = "http://gpu:8000"', "pass --engine-url"),
+    ('model = "/models/x"', "'engine.model' chooses the engine"),  # vllm-ls 0.1's flat name
+    ('engine.remote.apiKey = "k"', "is a secret and does not belong in a spec file"),
 ])
 def test_bad_settings_are_refused_with_their_line(tmp_path, settings, words):
     path = write(tmp_path, f"""
         [settings]
-        debounceMs = 0
+        scheduling.debounceMs = 0
         {settings}
 
         [[case]]
@@ -197,11 +199,11 @@ def test_bad_settings_are_refused_with_their_line(tmp_path, settings, words):
 def test_engine_settings_only_for_the_whole_spec(tmp_path):
     path = write(tmp_path, """
         [settings]
-        maxModelLen = 1024
+        engine.maxModelLen = 1024
         [[case]]
         language = "python"
         source = "<cursor>"
-        settings = { kvCacheMemoryMb = 512 }
+        settings = { engine.kvCacheMemoryMb = 512 }
         expect = { non_empty = true }
     """)
     found = problems(path)
@@ -215,7 +217,7 @@ def test_engine_settings_at_their_default_are_still_engine_settings(tmp_path):
         [[case]]
         language = "python"
         source = "<cursor>"
-        settings = { maxModelLen = 2048 }
+        settings = { engine = { maxModelLen = 2048 } }
         expect = { non_empty = true }
     """)
     assert any(p.startswith(f"{path}:6: ") and "needs a new engine" in p for p in problems(path))
@@ -223,12 +225,13 @@ def test_engine_settings_at_their_default_are_still_engine_settings(tmp_path):
 
 def test_specs_of_one_run_must_agree_on_the_engine(tmp_path):
     case = '[[case]]\nlanguage = "python"\nsource = "<cursor>"\nexpect = { non_empty = true }\n'
-    a = write(tmp_path, f"[settings]\nmaxModelLen = 1024\n{case}", "a.toml")
+    a = write(tmp_path, f"[settings]\nengine.maxModelLen = 1024\n{case}", "a.toml")
     b = write(tmp_path, f"[settings]\n\nmax_model_len = 4096\n{case}", "b.toml")
-    assert load_specs([a, a])[0].engine_settings == {"maxModelLen": 1024}
+    assert load_specs([a, a])[0].engine_settings == {"engine.maxModelLen": 1024}
     with pytest.raises(SpecError) as caught:
         load_specs([a, b])
-    assert str(caught.value).startswith(f"{b}:3: maxModelLen = 4096 differs from maxModelLen = 1024 in {a}:2")
+    assert str(caught.value).startswith(
+        f"{b}:3: engine.maxModelLen = 4096 differs from engine.maxModelLen = 1024 in {a}:2")
 
 
 def test_every_problem_of_every_file_is_reported(tmp_path):

@@ -1,6 +1,6 @@
 -- vllm-ls for Neovim: AI code completions from vLLM through the vllm-ls language server.
 --
---   require('vllm_ls').setup({ cmd = { 'vllm-ls', 'serve' }, settings = { debounceMs = 300 } })
+--   require('vllm_ls').setup({ cmd = { 'vllm-ls', 'serve' }, settings = { scheduling = { debounceMs = 300 } } })
 --
 -- Neovim 0.12+ shows the suggestion as ghost text (textDocument/inlineCompletion through
 -- vim.lsp.config / vim.lsp.enable / vim.lsp.inline_completion). Older Neovim has no inline

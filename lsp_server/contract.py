@@ -1,0 +1,46 @@
+"""The custom protocol vllm-ls speaks beside LSP: its method names and their payloads.
+
+- `vllm-ls/status` (server → client notification): the engine's state for a status bar:
+  `{"state", "message", "engine", "lastLatencyMs"}`; `state` is one of loading, ready, failed,
+  unavailable, overloaded, degraded, restarting.
+- `vllm-ls/stats` (client → server request, no params): integer counters since start. A contract
+  other tools rely on: `engine_requests_started`, `engine_requests_finished`,
+  `engine_requests_aborted`, `engine_requests_in_flight`, `engine_tokens_generated` (the engine's
+  own accounting), `tokens_received`, `tokens_shown`, `prompt_tokens`, `prompt_tokens_cached`,
+  `completions_returned`, `completions_from_cache`, `requests_debounced`, and more. Counters may be
+  added; these names are never renamed. `engine_tokens_generated - tokens_received` is what the
+  engine computed that nobody read; `engine_tokens_generated - tokens_shown` is all wasted generation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from engine.base import EngineCounters
+
+from .completion.counters import ServerCounters
+
+STATUS_NOTIFICATION = "vllm-ls/status"
+STATS_REQUEST = "vllm-ls/stats"
+
+
+def stats_payload(
+    server: ServerCounters, engine: EngineCounters, state: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `vllm-ls/stats` answer: the engine's counters, then the server's, then the engine's state
+    and its details (remote endpoints and their health)."""
+    payload: dict[str, Any] = {
+        "engine_requests_started": engine.requests_started,
+        "engine_requests_finished": engine.requests_finished,
+        "engine_requests_aborted": engine.requests_aborted,
+        "engine_requests_failed": engine.requests_failed,
+        "engine_requests_in_flight": engine.requests_in_flight,
+        "engine_tokens_generated": engine.tokens_generated,
+        "prompt_tokens": engine.prompt_tokens,
+        "prompt_tokens_cached": engine.prompt_tokens_cached,
+    }
+    payload.update(asdict(server))
+    payload["engine_state"] = state
+    payload.update(details or {})
+    return payload
