@@ -8,13 +8,14 @@ Completeness rules, decided while tokens arrive:
 - a stop string of the template (engines take only a few; the rest are checked here);
 - single-line mode: the first line break;
 - multi-line mode, the block closes: a line indented below the cursor's block once the block has a
-  body, the suffix's next line reproduced, a run of two blank lines, `max_lines`;
+  body, a line that re-types one of the near suffix lines (suffix.py: reproduces it, or re-declares
+  its name), a run of two blank lines, `max_lines`;
 - repetition: a line (or a run of up to three lines) that repeats the one right before it — small
   models loop; the copy is never what the user wants.
 
-Filters on the result: cut where complete, trailing whitespace, overlap with the text after the cursor,
-closing brackets that the suffix already closes, a single line that repeats the line above, and
-whitespace-only results (nothing to show).
+Filters on the result: cut where complete, trailing whitespace, the closers the text after the cursor
+already has (closers.py: trimmed, or covered by the item's range: `replace`), a single line that
+repeats the line above, and whitespace-only results (nothing to show).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from engine.openai_wire import first_stop
 
 from ..text import indent_width
+from . import closers
+from .suffix import NearSuffix
 
 _BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->")
 _CLOSERS = ("}", ")", "]", "end", "fi", "done", "esac")
@@ -45,11 +48,26 @@ class StreamFilter:
     heal: str = ""  # whitespace cut from the prompt's end that the generated text starts by re-supplying
     stop: tuple[str, ...] = ()  # strings that end the completion (not included)
     previous_lines: tuple[str, ...] = ()  # the last non-blank lines above the cursor's line, oldest first
+    language: str = ""  # the document's languageId (comments and quotes for the closer rules)
+    #: Near suffix lines a block must not re-type (suffix.py); 0: none.
+    suffix_lines: int = 1
+    #: Fit the result to the closers after the cursor, covering them with `replace` where the text
+    #: must end in them (closers.py); False: only trim them (v0.1).
+    cover_closers: bool = True
     text: str = field(default="", init=False)  # generated text after the healed whitespace
     cut: int | None = field(default=None, init=False)  # where the completion ends in `text`
     skipped: int = field(default=0, init=False)  # generated characters before `text` (healed)
+    #: Characters after the cursor that `result()` replaces when accepted (closers it covers).
+    replace: int = field(default=0, init=False)
     _raw: str = field(default="", init=False)
     _healed: bool = field(default=False, init=False)
+    _near: NearSuffix | None = field(default=None, init=False)
+
+    @property
+    def near(self) -> NearSuffix:
+        if self._near is None:
+            self._near = NearSuffix(self.suffix[len(self.line_suffix):], self.suffix_lines, self.tab_size)
+        return self._near
 
     @property
     def done(self) -> bool:
@@ -84,18 +102,33 @@ class StreamFilter:
         return None if cut is None else min(cut, len(text))
 
     def result(self) -> str:
-        """The completion to show (see the module docstring for the filters)."""
+        """The completion to show (see the module docstring for the filters); `replace` says how
+        many characters after the cursor it covers."""
+        self.replace = 0
         text = self.text if self.cut is None else self.text[: self.cut]
         if not self.multiline:
             text = text.split("\n", 1)[0].split("\r", 1)[0]
         text = text.rstrip()
-        text = _trim_suffix_overlap(text, self.line_suffix)
-        text = balance_against_suffix(text, self.line_prefix, self.line_suffix)
+        if self.cover_closers:
+            fitted = closers.fit(text, self.line_prefix, self.line_suffix,
+                                 _first_nonblank_line(self.suffix[len(self.line_suffix):]), self.language)
+            text, replace = fitted.text, fitted.replace
+        else:
+            text = _trim_suffix_overlap(text, self.line_suffix)
+            text, replace = balance_against_suffix(text, self.line_prefix, self.line_suffix), 0
         if not self.multiline and self.previous_lines and _same_line(
-            self.line_prefix + text + self.line_suffix, self.previous_lines[-1]
+            self.line_prefix + text + self.line_suffix[replace:], self.previous_lines[-1]
         ):
             return ""
-        return text if text.strip() else ""
+        if not text.strip():
+            return ""
+        self.replace = replace
+        return text
+
+    def suggestion(self) -> closers.Fit:
+        """The completion to show and the characters after the cursor it covers."""
+        text = self.result()
+        return closers.Fit(text, self.replace)
 
     # -- completeness -------------------------------------------------------------------------
 
@@ -124,7 +157,7 @@ class StreamFilter:
         base = indent_width(self.line_prefix, self.tab_size)
         stripped_prefix = self.line_prefix.rstrip()
         opens_block = stripped_prefix.endswith(_BLOCK_OPENERS)
-        next_suffix_line = _first_nonblank_line(self.suffix[len(self.line_suffix):])
+        near = self.near
         # Non-blank lines seen so far, with where they start in `text` (None: above the cursor).
         history: list[tuple[str, int | None]] = [(line.strip(), None) for line in self.previous_lines]
 
@@ -141,6 +174,8 @@ class StreamFilter:
                 whole = (self.line_prefix + content).strip()
                 if whole:
                     if not self.line_prefix.strip():
+                        if near.retypes(self.line_prefix + content):
+                            return start  # the suggestion starts with what already follows the cursor
                         body_lines += 1
                     history.append((whole, start if not self.line_prefix.strip() else None))
                     if _repeats(history):
@@ -154,8 +189,8 @@ class StreamFilter:
                     return start
                 continue
             blank_run = 0
-            if next_suffix_line and content.strip() == next_suffix_line.strip():
-                return start  # the model reproduces what already follows the cursor
+            if near.retypes(content):
+                return start  # the model re-types what already follows the cursor
             history.append((content.strip(), start))
             if _repeats(history):
                 return _repeat_start(history)
