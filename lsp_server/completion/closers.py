@@ -253,3 +253,12 @@ def _double_close(text: str, line_prefix: str, line_suffix: str, language: str) 
             closes = [i for c, found in outer.items() if c in _PAIRS for i in found]
             return min(closes) if closes else None
     return None
+
+
+def fit_at(document: str, offset: int, text: str, language: str = "") -> Fit:
+    """`fit()` for a suggestion at `offset` in `document` (the typed-ahead cache's answers)."""
+    start = max(document.rfind("\n", 0, offset), document.rfind("\r", 0, offset)) + 1
+    ends = [i for i in (document.find("\n", offset), document.find("\r", offset)) if i != -1]
+    end = min(ends) if ends else len(document)
+    following = next((line for line in document[end:].splitlines() if line.strip()), "")
+    return fit(text, document[start:offset], document[offset:end], following, language)

@@ -21,7 +21,9 @@ from engine.base import CompletionRequest, Engine, EngineState, EngineUnavailabl
 from engine.templates import Template
 
 from ..settings import Settings
+from . import syntax
 from .cache import CompletionCache
+from .closers import Fit, fit_at
 from .counters import ServerCounters
 from .debounce import AdaptiveDebounce
 from .postprocess import StreamFilter
@@ -46,11 +48,20 @@ class Completion:
     from_cache: bool = False
     #: Every distinct candidate, `text` first.
     texts: tuple[str, ...] = field(default=())
+    #: Per candidate: the text after the cursor (on its line) that accepting it replaces — closers
+    #: the editor inserted that the suggestion re-supplies (closers.py). Empty: inserted at the cursor.
+    covers: tuple[str, ...] = field(default=())
 
     @property
     def candidates(self) -> tuple[str, ...]:
         """Every suggestion to offer, the best first (empty: nothing to show)."""
         return self.texts or ((self.text,) if self.text else ())
+
+    @property
+    def items(self) -> tuple[tuple[str, str], ...]:
+        """(text, what it replaces after the cursor) per candidate."""
+        covers = self.covers + ("",) * (len(self.candidates) - len(self.covers))
+        return tuple(zip(self.candidates, covers))
 
 
 EMPTY = Completion("")
@@ -94,19 +105,24 @@ class Completer:
         invoked: bool = False,
         path: str | None = None,
         documents: Sequence[ContextDocument] = (),
+        language: str = "",
     ) -> Completion:
-        """The completion for `text` at `offset`; raises Superseded or CancelledError when overtaken."""
+        """The completion for `text` at `offset`; raises Superseded or CancelledError when overtaken.
+
+        `language` is the document's languageId (syntax and closer rules); empty: from `path`."""
         started = time.perf_counter()
         settings = self._settings()
         if self._host.ready() is None:
             return EMPTY  # loading or failed: the host has already told the user
+        language = syntax.language_of(language, path)
         before, after = text[:offset], text[offset:]
         if settings.scheduling.cache and not invoked:
             rest = self.cache.lookup(uri, before, after)
             if rest:
                 self._counters.completions_from_cache += 1
-                return Completion(rest[0], latency_ms=(time.perf_counter() - started) * 1000,
-                                  from_cache=True, texts=rest)
+                fits = [fit_at(text, offset, r, language) if settings.generation.cover_closers else Fit(r) for r in rest]
+                return _completion(text, offset, [f for f in fits if f.text.strip()],
+                                   (time.perf_counter() - started) * 1000, from_cache=True)
 
         scheduling = settings.scheduling
         fixed = scheduling.debounce_ms / 1000
@@ -117,8 +133,8 @@ class Completer:
         if engine is None:
             return EMPTY
         try:
-            prompt = await self.prompt(engine, settings, text, offset, path, documents)
-            texts = await turn.run(lambda: self._generate(engine, prompt, settings, invoked, uri))
+            prompt = await self.prompt(engine, settings, text, offset, path, documents, language)
+            fits = await turn.run(lambda: self._generate(engine, prompt, settings, invoked, uri))
         except EngineUnavailable as exc:
             self._counters.engine_errors += 1
             log.warning("engine request failed: %s", exc)
@@ -128,11 +144,11 @@ class Completer:
             return EMPTY
         latency = (time.perf_counter() - started) * 1000
         self._host.request_succeeded(latency)
-        if not texts:
+        if not fits:
             return Completion("", latency_ms=latency)
         if settings.scheduling.cache:
-            self.cache.store(uri, before, after, texts)
-        return Completion(texts[0], latency_ms=latency, texts=texts)
+            self.cache.store(uri, before, after, tuple(f.text for f in fits))
+        return _completion(text, offset, fits, latency)
 
     def template(self, settings: Settings, info: ModelInfo) -> Template:
         """The prompt template for the model (chosen once per setting and model, then memoized)."""
@@ -145,10 +161,13 @@ class Completer:
 
     async def prompt(
         self, engine: Engine, settings: Settings, text: str, offset: int,
-        path: str | None, documents: Sequence[ContextDocument],
+        path: str | None, documents: Sequence[ContextDocument], language: str = "",
     ) -> Prompt:
         """The prompt sent to `engine` for `text` at `offset` (`vllm-ls bench` rebuilds the server's
         prompts with it to time the same request on the engine directly)."""
+        language = syntax.language_of(language, path)
+        # A window around the cursor is parsed (well under a millisecond): no need to leave the loop.
+        shape = syntax.shape_at(text, offset, language) if settings.generation.syntax and settings.generation.multiline == "auto" else None
         self.token_counts.bind(engine)
         info = engine.model_info()
         template = self.template(settings, info)
@@ -169,7 +188,8 @@ class Completer:
                 max_line_tokens=generation.max_line_tokens,
             )
             prompt = await self.token_counts.build(
-                lambda count: build_prompt(text, offset, template, options, count, path, documents),
+                lambda count: build_prompt(text, offset, template, options, count, path, documents,
+                                           block=shape.block if shape else None, language=language),
                 engine.count_tokens,
             )
             if not capped:
@@ -182,7 +202,7 @@ class Completer:
 
     async def _generate(
         self, engine: Engine, prompt: Prompt, settings: Settings, invoked: bool, uri: str
-    ) -> tuple[str, ...]:
+    ) -> tuple[Fit, ...]:
         generation = settings.generation
         early_stop = generation.early_stop
         n = generation.candidates if invoked else 1
@@ -209,6 +229,9 @@ class Completer:
                 heal=prompt.heal,
                 stop=prompt.stop,
                 previous_lines=prompt.previous_lines,
+                language=prompt.language,
+                suffix_lines=generation.suffix_lines,
+                cover_closers=generation.cover_closers,
             )
             for _ in range(n)
         ]
@@ -228,15 +251,23 @@ class Completer:
                 if early_stop and all(f.done for f in filters):
                     break  # every candidate is complete: leaving the block aborts the engine request
         self.debounce.engine_latency(time.monotonic() - started)
-        shown: list[str] = []
+        shown: list[Fit] = []
         for stream_filter, pieces in zip(filters, deltas):
             stream_filter.finish()
-            text = stream_filter.result()
-            if not text or text in shown:
+            suggestion = stream_filter.suggestion()
+            text = suggestion.text
+            if not text or suggestion in shown:
                 continue
-            shown.append(text)
+            shown.append(suggestion)
             shown_end = stream_filter.skipped + len(text)
             self._counters.tokens_shown += sum(tokens for start, tokens in pieces if start < shown_end)
         if invoked:
             self._counters.candidates_returned += len(shown)
         return tuple(shown)
+
+
+def _completion(text: str, offset: int, fits: Sequence[Fit], latency_ms: float, from_cache: bool = False) -> Completion:
+    if not fits:
+        return Completion("", latency_ms=latency_ms, from_cache=from_cache)
+    return Completion(fits[0].text, latency_ms=latency_ms, from_cache=from_cache,
+                      texts=tuple(f.text for f in fits), covers=tuple(text[offset: offset + f.replace] for f in fits))

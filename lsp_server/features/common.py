@@ -12,7 +12,7 @@ from ..completion.completer import EMPTY, Completion
 from ..completion.context import display_path
 from ..completion.prompt import ContextDocument
 from ..completion.scheduler import Shed, Superseded
-from ..text import offset_at
+from ..text import offset_at, units_len
 
 if TYPE_CHECKING:
     from ..server import VllmLanguageServer
@@ -46,6 +46,7 @@ async def completion_at(
                 completion = await ls.completer.complete(
                     text, offset, turn, uri=uri, invoked=invoked,
                     path=display_path(uri, ls.workspace.root_uri), documents=other_documents(ls, uri),
+                    language=document.language_id or "",
                 )
         except TimeoutError:
             counters.completions_timed_out += 1
@@ -84,3 +85,10 @@ def other_documents(ls: VllmLanguageServer, uri: str) -> list[ContextDocument]:
         if document is not None and document.source.strip():
             documents.append(ContextDocument(display_path(other, ls.workspace.root_uri), document.source))
     return documents
+
+
+def covered_range(position: types.Position, covers: str, encoding: str) -> types.Range:
+    """The range a suggestion replaces: from the cursor over `covers`, the closers after the cursor
+    on its line that the suggestion re-supplies (positions in the negotiated encoding's units)."""
+    end = types.Position(line=position.line, character=position.character + units_len(covers, encoding))
+    return types.Range(start=position, end=end)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..text import line_content_end, line_start, units_len, units_to_index
-from .common import completion_at
+from .common import completion_at, covered_range
 
 if TYPE_CHECKING:
     from ..server import VllmLanguageServer
@@ -48,7 +48,10 @@ async def completion(ls: VllmLanguageServer, params: types.CompletionParams) -> 
         sort_text="0",
         preselect=True,
         insert_text_format=types.InsertTextFormat.PlainText,
-        text_edit=types.TextEdit(range=types.Range(start=start, end=params.position), new_text=word + result.text),
+        # The edit also covers the closers after the cursor that the suggestion re-supplies.
+        text_edit=types.TextEdit(
+            range=types.Range(start=start, end=covered_range(params.position, result.items[0][1], encoding).end),
+            new_text=word + result.text),
     )
     # Incomplete: the editor asks again as the user types, so the suggestion follows the cursor.
     return types.CompletionList(is_incomplete=True, items=[item])

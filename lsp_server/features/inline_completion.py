@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from .common import completion_at
+from .common import completion_at, covered_range
 
 if TYPE_CHECKING:
     from ..server import VllmLanguageServer
@@ -22,10 +22,12 @@ async def inline_completion(
     """Ghost text at the cursor. Superseded requests get an empty list; cancelled ones an error."""
     invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
     completion = await completion_at(ls, params.text_document.uri, params.position, invoked=invoked)
-    cursor = types.Range(start=params.position, end=params.position)
     # An explicit request asks the engine for several candidates; the editor cycles through them.
+    # The range covers the closers after the cursor that a suggestion re-supplies (`foo(|)` + `a) + b`),
+    # so accepting leaves exactly one.
     return types.InlineCompletionList(items=[
-        types.InlineCompletionItem(insert_text=text, range=cursor) for text in completion.candidates
+        types.InlineCompletionItem(insert_text=text, range=covered_range(params.position, covers, ls.position_encoding))
+        for text, covers in completion.items
     ])
 
 
