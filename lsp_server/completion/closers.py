@@ -159,7 +159,9 @@ def fit(text: str, line_prefix: str, line_suffix: str, next_line: str = "", lang
         return Fit(text)
     if not line_suffix.strip():
         closing = _leading_closers(next_line.strip())
-        return Fit(_cut_double_closes(text, line_prefix, closing, language) if closing else text)
+        if closing and _closes_same(text, line_prefix, next_line, language):
+            return Fit(_cut_double_closes(text, line_prefix, closing, language))
+        return Fit(text)
     double = _double_close(text, line_prefix, line_suffix, language)
     if double is None:
         return Fit(text)  # nothing is closed twice: the closers after the cursor close something else
@@ -181,6 +183,22 @@ def fit(text: str, line_prefix: str, line_suffix: str, next_line: str = "", lang
     if cut is not None:
         return fit(text[:cut].rstrip(), line_prefix, line_suffix, next_line, language)
     return Fit(text, covered)
+
+
+def _closes_same(text: str, line_prefix: str, next_line: str, language: str) -> bool:
+    """The next line's closer closes the bracket that `text` closes, judged by indentation: one
+    opened on the cursor's line is closed at that line's indentation; one opened further up, further
+    left (`if x {` + `}` one level out closes the function, not the `if`)."""
+    scan = _state_after(line_prefix, language)
+    kinds = [kind for _, ch, kind in scan.feed(text, origin=True) if ch in _PAIRS and kind in ("outer", "unopened")]
+    if not kinds:
+        return False
+    here, there = _indent(line_prefix), _indent(next_line)
+    return there == here if kinds[0] == "outer" else there < here
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
 
 
 def _opens_block(line: str) -> bool:
@@ -253,6 +271,12 @@ def _double_close(text: str, line_prefix: str, line_suffix: str, language: str) 
             closes = [i for c, found in outer.items() if c in _PAIRS for i in found]
             return min(closes) if closes else None
     return None
+
+
+def closes_open_bracket(line_prefix: str, text: str, language: str = "") -> bool:
+    """`text` closes a bracket or the string open at the end of `line_prefix` (`{` + ` a: 1 }`)."""
+    scan = _state_after(line_prefix, language)
+    return any(kind == "outer" for _, _, kind in scan.feed(text, origin=True))
 
 
 def fit_at(document: str, offset: int, text: str, language: str = "") -> Fit:

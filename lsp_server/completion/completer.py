@@ -166,8 +166,7 @@ class Completer:
         """The prompt sent to `engine` for `text` at `offset` (`vllm-ls bench` rebuilds the server's
         prompts with it to time the same request on the engine directly)."""
         language = syntax.language_of(language, path)
-        # A window around the cursor is parsed (well under a millisecond): no need to leave the loop.
-        shape = syntax.shape_at(text, offset, language) if settings.generation.syntax and settings.generation.multiline == "auto" else None
+        block = block_expected(settings, text, offset, language)
         self.token_counts.bind(engine)
         info = engine.model_info()
         template = self.template(settings, info)
@@ -189,7 +188,7 @@ class Completer:
             )
             prompt = await self.token_counts.build(
                 lambda count: build_prompt(text, offset, template, options, count, path, documents,
-                                           block=shape.block if shape else None, language=language),
+                                           block=block, language=language),
                 engine.count_tokens,
             )
             if not capped:
@@ -219,22 +218,7 @@ class Completer:
                 n=n,
             ),
         )
-        filters = [
-            StreamFilter(
-                multiline=prompt.multiline,
-                line_prefix=prompt.line_prefix,
-                line_suffix=prompt.line_suffix,
-                suffix=prompt.suffix,
-                max_lines=generation.max_lines,
-                heal=prompt.heal,
-                stop=prompt.stop,
-                previous_lines=prompt.previous_lines,
-                language=prompt.language,
-                suffix_lines=generation.suffix_lines,
-                cover_closers=generation.cover_closers,
-            )
-            for _ in range(n)
-        ]
+        filters = [filter_for(prompt, settings) for _ in range(n)]
         # Per candidate: (offset in its generated text, tokens) of each delta, for tokens_shown.
         deltas: list[list[tuple[int, int]]] = [[] for _ in range(n)]
         generated = [0] * n
@@ -264,6 +248,33 @@ class Completer:
         if invoked:
             self._counters.candidates_returned += len(shown)
         return tuple(shown)
+
+
+def block_expected(settings: Settings, text: str, offset: int, language: str) -> bool | None:
+    """Whether the syntax at the cursor expects a block (None: no grammar, or not `multiline: auto`)."""
+    if not settings.generation.syntax or settings.generation.multiline != "auto":
+        return None
+    # Only a window around the cursor is parsed (well under a millisecond): no need to leave the loop.
+    shape = syntax.shape_at(text, offset, language)
+    return None if shape is None else shape.block
+
+
+def filter_for(prompt: Prompt, settings: Settings) -> StreamFilter:
+    """The post-processor for one candidate of `prompt`."""
+    generation = settings.generation
+    return StreamFilter(
+        multiline=prompt.multiline,
+        line_prefix=prompt.line_prefix,
+        line_suffix=prompt.line_suffix,
+        suffix=prompt.suffix,
+        max_lines=generation.max_lines,
+        heal=prompt.heal,
+        stop=prompt.stop,
+        previous_lines=prompt.previous_lines,
+        language=prompt.language,
+        suffix_lines=generation.suffix_lines,
+        cover_closers=generation.cover_closers,
+    )
 
 
 def _completion(text: str, offset: int, fits: Sequence[Fit], latency_ms: float, from_cache: bool = False) -> Completion:

@@ -172,11 +172,15 @@ class StreamFilter:
             if number == 0:
                 # The rest of the cursor's line. On an empty cursor line it is the first body line.
                 whole = (self.line_prefix + content).strip()
+                if self.line_suffix.strip() and closers.closes_open_bracket(self.line_prefix, content, self.language):
+                    return offset - 1  # `{|}` + ` a: 1 }`: the auto-closed bracket closes on its own line
                 if whole:
                     if not self.line_prefix.strip():
                         if near.retypes(self.line_prefix + content):
                             return start  # the suggestion starts with what already follows the cursor
                         body_lines += 1
+                    elif opens_block and content.strip():
+                        body_lines += 1  # the body starts on the cursor's line (`=> x * x;`)
                     history.append((whole, start if not self.line_prefix.strip() else None))
                     if _repeats(history):
                         return _repeat_start(history)
@@ -189,12 +193,15 @@ class StreamFilter:
                     return start
                 continue
             blank_run = 0
+            indent = indent_width(content, self.tab_size)
+            if (self.line_suffix.strip() and opens_block and indent == base and body_lines
+                    and content.strip().startswith(_CLOSERS)):
+                return offset - 1  # `{|}`: the suggestion closes the block the editor closed (covered)
             if near.retypes(content):
                 return start  # the model re-types what already follows the cursor
             history.append((content.strip(), start))
             if _repeats(history):
                 return _repeat_start(history)
-            indent = indent_width(content, self.tab_size)
             if opens_block:
                 if indent <= base and body_lines:
                     if content.strip().startswith(_CLOSERS) and indent == base:

@@ -7,8 +7,10 @@ the suggestion `max_lines=None,` / `placeholder=None,` would break the code once
 `NearSuffix` holds the first non-blank lines after the cursor's line and tells whether a generated
 line *re-types* one of them:
 
-- it reproduces it (the same code after the indentation); for any line but the very next one only
-  at the same indentation and when it is more than a closer or a keyword (`}`, `else:`, `pass`);
+- it reproduces it: the same code after the indentation, at the same indentation (for the very
+  next line, at any indentation when it is more than a closer or a keyword: a `}` one level
+  deeper closes the suggestion's own block, not the one below), and for lines further down only
+  when it is more than a closer or a keyword (`}`, `else:`, `pass`);
 - it re-declares it: it assigns, defines or passes as a keyword the same name at the same
   indentation (`max_lines=4,` against `max_lines=None,`, `def wrap(` against `def wrap(`).
 
@@ -84,8 +86,10 @@ class NearSuffix:
         name: str | None = None
         named = False
         for number, near in enumerate(self.lines):
-            if code == near.code and (number == 0 or (indent == near.indent and _substantial(code))):
-                return True
+            if code == near.code:
+                same_indent, substantial = indent == near.indent, _substantial(code)
+                if (same_indent or substantial) if number == 0 else (same_indent and substantial):
+                    return True
             if near.name is not None and indent == near.indent:
                 if not named:
                     name, named = declared_name(code), True
