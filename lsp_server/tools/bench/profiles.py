@@ -23,6 +23,9 @@ BUILTIN: dict[str, dict[str, Any]] = {
     # Comparisons the prompt work asked the benchmark to decide.
     "adaptive": {"scheduling.debounce": "adaptive"},
     "paths": {"prompt.template": "prefix-only-paths"},
+    # The post-processing before syntax, suffix and closer rules (v0.1): a block unless code follows the
+    # cursor, only the next line guards the suffix, closers are only trimmed.
+    "v0.1": {"generation.syntax": False, "generation.suffixLines": 1, "generation.coverClosers": False},
 }
 
 

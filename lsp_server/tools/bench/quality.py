@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from lsprotocol import types
@@ -22,29 +23,48 @@ from .direct import DirectEngine
 from .holes import Hole
 from .profiles import Profile
 from .replay import completion_texts, inline_params
-from .scoring import score, summarize
+from ...completion.suffix import NearSuffix
+from ...text import units_to_index
+from .scoring import Score, closer_excess, score, summarize
 
 RAW = "raw"
 _RAW_CONCURRENCY = 8
 _CONTEXT_MARGIN = 8
 
 
-async def through_server(client: HeadlessClient, variant: Profile, holes: Sequence[Hole], timeout: float) -> list[str]:
+#: A completion: its text and how many characters after the cursor it replaces.
+Completion = tuple[str, int]
+
+
+async def through_server(client: HeadlessClient, variant: Profile, holes: Sequence[Hole],
+                         timeout: float) -> list[Completion]:
     await client.configure(variant.settings)
-    completions = []
+    completions: list[Completion] = []
     for number, hole in enumerate(holes):
         uri = f"file:///vllm-ls-bench/quality/{variant.name}/{number}/{hole.name}"
         client.open(uri, hole.text)
         try:
             _, future = client.send(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, hole.text, hole.offset))
-            texts = completion_texts(await asyncio.wait_for(future, timeout))
+            result = await asyncio.wait_for(future, timeout)
         finally:
             client.close(uri)
-        completions.append(texts[0] if texts else "")
+        texts = completion_texts(result)
+        covered = _covered(hole, result.items[0].range) if texts else 0
+        completions.append((texts[0], covered) if texts else ("", 0))
     return completions
 
 
-async def raw(direct: DirectEngine, settings: Settings, holes: Sequence[Hole]) -> list[str]:
+def _covered(hole: Hole, item_range: types.Range | None) -> int:
+    """Characters after the cursor the item's range covers (UTF-16 units → characters)."""
+    if item_range is None or item_range.end.line != item_range.start.line:
+        return 0
+    units = item_range.end.character - item_range.start.character
+    line_end = hole.text.find("\n", hole.offset)
+    rest = hole.text[hole.offset: line_end if line_end != -1 else len(hole.text)]
+    return units_to_index(rest, units)
+
+
+async def raw(direct: DirectEngine, settings: Settings, holes: Sequence[Hole]) -> list[Completion]:
     info = direct.engine.model_info()
     max_tokens = settings.generation.max_tokens
     budget = max(16, min(settings.prompt.max_prompt_tokens, info.max_model_len - max_tokens - _CONTEXT_MARGIN))
@@ -55,18 +75,37 @@ async def raw(direct: DirectEngine, settings: Settings, holes: Sequence[Hole]) -
         async with gate:
             return await direct.raw(hole.text[: hole.offset], max_tokens, budget)
 
-    return list(await asyncio.gather(*(one(hole) for hole in holes)))
+    return [(text, 0) for text in await asyncio.gather(*(one(hole) for hole in holes))]
 
 
-def results(holes: Sequence[Hole], completions: dict[str, Sequence[str]], settings: dict[str, dict]) -> dict[str, Any]:
+KINDS = ("line", "block", "call")
+#: Lines after the cursor whose re-typing the results count (the widest `suffixLines` the bench tried).
+RETYPE_LINES = 8
+
+
+def judge(hole: Hole, completion: Completion) -> Score:
+    text, covered = completion
+    covers = hole.text[hole.offset: hole.offset + covered]
+    base = score(text, hole.expected + covers)
+    line_start = hole.text.rfind("\n", 0, hole.offset) + 1
+    line_end = hole.text.find("\n", hole.offset)
+    near = NearSuffix(hole.text[line_end + 1:] if line_end != -1 else "", RETYPE_LINES)
+    lines = (hole.text[line_start: hole.offset] + text).split("\n")
+    blank = not hole.text[line_start: hole.offset].strip()
+    retyped = sum(1 for number, line in enumerate(lines) if (number or blank) and near.retypes(line))
+    return replace(base, doubled=closer_excess(text, covers, hole.expected) > 0, retyped=retyped)
+
+
+def results(holes: Sequence[Hole], completions: dict[str, Sequence[Completion]],
+            settings: dict[str, dict]) -> dict[str, Any]:
     """Scores per variant (by hole kind and overall) and every hole with what each variant wrote."""
     variants = []
     for name, texts in completions.items():
-        scores = [score(text, hole.expected) for text, hole in zip(texts, holes)]
+        scores = [judge(hole, completion) for completion, hole in zip(texts, holes)]
         variants.append({
             "variant": name,
             "settings": settings.get(name),
-            **{kind: summarize(s for s, h in zip(scores, holes) if h.kind == kind) for kind in ("line", "block")},
+            **{kind: summarize(s for s, h in zip(scores, holes) if h.kind == kind) for kind in KINDS},
             "all": summarize(scores),
         })
     return {
@@ -74,7 +113,8 @@ def results(holes: Sequence[Hole], completions: dict[str, Sequence[str]], settin
         "variants": variants,
         "cases": [
             {"hole": hole.label, "kind": hole.kind, "expected": hole.expected,
-             "completions": {name: texts[i] for name, texts in completions.items()}}
+             "completions": {name: texts[i][0] for name, texts in completions.items()},
+             "covered": {name: texts[i][1] for name, texts in completions.items() if texts[i][1]}}
             for i, hole in enumerate(holes)
         ],
     }

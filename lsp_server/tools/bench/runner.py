@@ -38,13 +38,16 @@ from .schedule import Plan, Typist, plan_editors
 
 #: Real code nobody here wrote: plain, typical modules of the running interpreter's standard library.
 DEFAULT_MODULES = ("textwrap.py", "shlex.py", "graphlib.py", "sched.py")
+#: More of them for the infill holes (the typing replay keeps the four above, so its figures stay comparable).
+HOLE_MODULES = DEFAULT_MODULES + ("fnmatch.py", "heapq.py", "bisect.py", "csv.py", "difflib.py", "pprint.py",
+                                  "netrc.py", "colorsys.py")
 
 JSON_FORMAT_VERSION = 1
 
 
-def default_files() -> list[Path]:
+def default_files(modules: Sequence[str] = DEFAULT_MODULES) -> list[Path]:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    return [stdlib / name for name in DEFAULT_MODULES if (stdlib / name).is_file()]
+    return [stdlib / name for name in modules if (stdlib / name).is_file()]
 
 
 def load_files(paths: Sequence[Path]) -> list[tuple[str, str]]:
@@ -69,6 +72,7 @@ class Options:
     quality: bool = True
     holes: int = 12
     quality_profiles: list[Profile] = field(default_factory=list)  # empty: the first profile
+    hole_files: list[Path] = field(default_factory=list)  # empty: `files`
     probes: int = 4
     engine_urls: tuple[str, ...] = ()
     model: str | None = None
@@ -94,7 +98,8 @@ class Bench:
         self.plans = {n: plan_editors(self.files, n, options.keystrokes, options.typist, options.style, options.seed)
                       for n in options.editors}
         self.probes = overhead.choose_probes(self.files, options.probes, options.seed)
-        self.holes = punch_holes(self.files, options.holes, options.seed) if options.quality else []
+        hole_files = load_files(options.hole_files) if options.hole_files else self.files
+        self.holes = punch_holes(hole_files, options.holes, options.seed) if options.quality else []
         self.base = options.base_settings()
 
     async def run(self) -> dict[str, Any]:
@@ -217,6 +222,7 @@ class Bench:
             "style": opts.style,
             "profiles": {p.name: p.settings for p in opts.profiles},
             "holes": len(self.holes),
+            "hole_files": [str(p) for p in (opts.hole_files or opts.files)],
             "probes": len(self.probes),
             "seed": opts.seed,
         }

@@ -208,7 +208,8 @@ def test_command_line_defaults_and_choices(tmp_path):
     options = options_from(_args())
     assert (options.editors, options.keystrokes, options.typist.cps, options.style) == ([2], 300, 6.0, "both")
     assert [p.name for p in options.profiles] == ["vllm-ls", "naive"]
-    assert options.quality and options.holes == 12 and options.probes == 4
+    assert options.quality and options.holes == 40 and options.probes == 4
+    assert len(options.hole_files) > len(options.files)
     assert [f.name for f in options.files] == ["textwrap.py", "shlex.py", "graphlib.py", "sched.py"]
     assert parse_editor_counts("1,32,1") == [1, 32]
     source = tmp_path / "m.py"
