@@ -48,6 +48,9 @@ async def completion(ls: VllmLanguageServer, params: types.CompletionParams) -> 
         sort_text="0",
         preselect=True,
         insert_text_format=types.InsertTextFormat.PlainText,
+        # For clients that insert only the word before the cursor (Neovim's omnifunc): what the edit
+        # replaces after the cursor, so the plugin can remove it (editors/neovim/lua/vllm_ls/legacy.lua).
+        data={"covers": result.items[0][1]} if result.items[0][1] else None,
         # The edit also covers the closers after the cursor that the suggestion re-supplies.
         text_edit=types.TextEdit(
             range=types.Range(start=start, end=covered_range(params.position, result.items[0][1], encoding).end),

@@ -20,12 +20,23 @@ local function is_ours(item)
   return type(completion_item) == 'table' and completion_item.detail == 'vllm-ls'
 end
 
+-- The closers after the cursor that the item's text edit replaces (`foo(|)` + `a) + b`): the
+-- omnifunc menu only replaces the word before the cursor, so they are removed here.
+local function covered(item)
+  local data = item.user_data.nvim.lsp.completion_item.data
+  return type(data) == 'table' and type(data.covers) == 'string' and data.covers or ''
+end
+
 -- The menu inserted each "\n" of the suggestion as a NUL byte (^@) inside one line, ending at the
 -- cursor. The split runs once the completion machinery is done with the line (scheduled), at the
 -- position recorded now: by then <Esc> may have moved the cursor.
 local function split_multiline(bufnr)
   local item = vim.v.completed_item
-  if not is_ours(item) or not item.word or not item.word:find('\n', 1, true) then
+  if not is_ours(item) or not item.word then
+    return
+  end
+  local covers = covered(item)
+  if not item.word:find('\n', 1, true) and covers == '' then
     return
   end
   local word = item.word
@@ -39,6 +50,12 @@ local function split_multiline(bufnr)
     local start = col - #inserted
     if start < 0 or line:sub(start + 1, col) ~= inserted then
       return -- the text changed since; leave it alone
+    end
+    if covers ~= '' and line:sub(col + 1, col + #covers) == covers then
+      vim.api.nvim_buf_set_text(bufnr, row - 1, col, row - 1, col + #covers, { '' })
+    end
+    if not word:find('\n', 1, true) then
+      return
     end
     local lines = vim.split(word, '\n', { plain = true })
     vim.api.nvim_buf_set_text(bufnr, row - 1, start, row - 1, col, lines)
