@@ -109,12 +109,11 @@ class Completer:
     ) -> Completion:
         """The completion for `text` at `offset`; raises Superseded or CancelledError when overtaken.
 
-        `language` is the document's languageId (syntax and closer rules); empty: from `path`."""
+        `language` is the document's languageId (it chooses the grammar and the closer rules)."""
         started = time.perf_counter()
         settings = self._settings()
         if self._host.ready() is None:
             return EMPTY  # loading or failed: the host has already told the user
-        language = syntax.language_of(language, path)
         before, after = text[:offset], text[offset:]
         if settings.scheduling.cache and not invoked:
             rest = self.cache.lookup(uri, before, after)
@@ -165,7 +164,6 @@ class Completer:
     ) -> Prompt:
         """The prompt sent to `engine` for `text` at `offset` (`vllm-ls bench` rebuilds the server's
         prompts with it to time the same request on the engine directly)."""
-        language = syntax.language_of(language, path)
         block = block_expected(settings, text, offset, language)
         self.token_counts.bind(engine)
         info = engine.model_info()

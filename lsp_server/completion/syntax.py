@@ -42,11 +42,6 @@ _GRAMMARS = {
     "go": ("tree_sitter_go", "language"),
     "rust": ("tree_sitter_rust", "language"),
 }
-_EXTENSIONS = {
-    ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
-    ".jsx": "javascriptreact", ".ts": "typescript", ".mts": "typescript", ".cts": "typescript",
-    ".tsx": "typescriptreact", ".go": "go", ".rs": "rust",
-}
 _OPENERS = frozenset({"(", "[", "{"})
 _BLOCK_KEYWORDS = re.compile(
     r"^\s*(?:async\s+)?(?:def|class|if|elif|else|for|while|with|try|except|finally|match|case)\b")
@@ -58,17 +53,6 @@ _NOT_CODE = ("comment", "string", "string_content", "template_string", "raw_stri
 class Shape:
     block: bool  # True: a block may follow; False: only the rest of the cursor's line
     reason: str  # for logs and tests
-
-
-def language_of(language_id: str | None, path: str | None = None) -> str:
-    """The document's language: its LSP languageId, or else what its file name says."""
-    if language_id and language_id != "plaintext":
-        return language_id
-    if path:
-        dot = path.rfind(".")
-        if dot != -1:
-            return _EXTENSIONS.get(path[dot:].lower(), language_id or "")
-    return language_id or ""
 
 
 def available(language: str) -> bool:

@@ -12,6 +12,7 @@ from ..completion.completer import EMPTY, Completion
 from ..completion.context import display_path
 from ..completion.prompt import ContextDocument
 from ..completion.scheduler import Shed, Superseded
+from ..languages import language_of
 from ..text import offset_at, units_len
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ async def completion_at(
                 completion = await ls.completer.complete(
                     text, offset, turn, uri=uri, invoked=invoked,
                     path=display_path(uri, ls.workspace.root_uri), documents=other_documents(ls, uri),
-                    language=document.language_id or "",
+                    # The editor's languageId; a client that sends none gets the file name's.
+                    language=document.language_id if document.language_id not in ("", "plaintext")
+                    else language_of(uri),
                 )
         except TimeoutError:
             counters.completions_timed_out += 1

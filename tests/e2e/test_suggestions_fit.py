@@ -33,9 +33,9 @@ def accept(text: str, line: int, item: types.InlineCompletionItem) -> str:
 
 
 @pytest.mark.skipif(not TEXTWRAP.is_file(), reason="no textwrap.py in this Python's standard library")
-@pytest.mark.parametrize("settings", [{}, {"syntax": False}], ids=["syntax", "indentation-rules"])
+@pytest.mark.parametrize("settings", [{}, {"generation.syntax": False}], ids=["syntax", "indentation-rules"])
 async def test_textwrap_parameter_list_gets_nothing_that_retypes_the_parameters_below(client, settings):
-    await configure(client, {"debounceMs": 0, "cache": False, **settings})
+    await configure(client, {"scheduling.debounceMs": 0, "scheduling.cache": False, **settings})
     text = TEXTWRAP.read_text(encoding="utf-8")
     offset = text.index("break_on_hyphens=True,") + len("break_on_hyphens=True,")
     line = text.count("\n", 0, offset)
@@ -50,14 +50,14 @@ async def test_textwrap_parameter_list_gets_nothing_that_retypes_the_parameters_
     print(f"\ntextwrap.py, {settings or 'defaults'}: {shown!r}")
 
 
-@pytest.mark.parametrize("settings", [{}, {"coverClosers": False}], ids=["cover", "trim-only"])
+@pytest.mark.parametrize("settings", [{}, {"generation.coverClosers": False}], ids=["cover", "trim-only"])
 @pytest.mark.parametrize("text, marker", [
     ("values = [3, 1, 2]\nprint(‸)\n", "‸"),
     ("def area(width, height):\n    return max(‸)\n", "‸"),
     ('name = "world"\nprint("Hello, ‸")\n', "‸"),
 ])
 async def test_accepting_a_suggestion_leaves_each_auto_closed_closer_once(client, settings, text, marker):
-    await configure(client, {"debounceMs": 0, "cache": False, **settings})
+    await configure(client, {"scheduling.debounceMs": 0, "scheduling.cache": False, **settings})
     offset = text.index(marker)
     text = text.replace(marker, "")
     line = text.count("\n", 0, offset)

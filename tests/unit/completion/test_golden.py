@@ -6,7 +6,7 @@ Each file under golden/ holds `[[case]]` tables:
     language     the document's languageId (decides the grammar and the closer rules)
     text         the document, `‸` marking the cursor
     stream       the engine's output: a list of deltas, or one string split like a tokenizer would
-    settings     optional overrides (wire names)
+    settings     optional overrides (wire names, dotted: `"generation.syntax" = false`)
     [case.expected]
     shown        the suggestion's text ("" = nothing offered)
     covers       the text after the cursor that accepting replaces (default "")
@@ -60,8 +60,9 @@ def complete(text: str, offset: int, language: str, stream: list[str], overrides
     settings, problems = parse_settings(overrides or {})
     assert not problems
     block = block_expected(settings, text, offset, language)
-    options = PromptOptions(multiline=settings.multiline, max_tokens=settings.max_tokens,
-                            max_line_tokens=settings.max_line_tokens, max_prompt_tokens=4096)
+    generation = settings.generation
+    options = PromptOptions(multiline=generation.multiline, max_tokens=generation.max_tokens,
+                            max_line_tokens=generation.max_line_tokens, max_prompt_tokens=4096)
     prompt = build_prompt(text, offset, builtin("prefix-only"), options, lambda chunk: max(1, len(chunk) // 4),
                           path=f"golden{_EXTENSION.get(language, '.txt')}", block=block, language=language)
     post = filter_for(prompt, settings)
@@ -114,7 +115,7 @@ def test_golden(case):
     assert (shown, covers) == (expected["shown"], expected.get("covers", ""))
     if "mode" in expected:
         assert ("block" if prompt.multiline else "line") == expected["mode"]
-    accepted = check_nothing_doubled(text, offset, shown, covers, language, settings.suffix_lines)
+    accepted = check_nothing_doubled(text, offset, shown, covers, language, settings.generation.suffix_lines)
     if "accepted" in expected:
         assert accepted == expected["accepted"]
 
@@ -132,7 +133,7 @@ RETYPED = "\n                 max_lines=None,\n                 placeholder=None
 
 
 @pytest.mark.skipif(not TEXTWRAP.is_file(), reason="no textwrap.py in this Python's standard library")
-@pytest.mark.parametrize("overrides", [{}, {"syntax": False}], ids=["syntax", "indentation-rules"])
+@pytest.mark.parametrize("overrides", [{}, {"generation.syntax": False}], ids=["syntax", "indentation-rules"])
 def test_textwrap_parameter_list_offers_nothing_that_retypes_the_parameters_below(overrides):
     text = TEXTWRAP.read_text(encoding="utf-8")
     offset = text.index("break_on_hyphens=True,") + len("break_on_hyphens=True,")
