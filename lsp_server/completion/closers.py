@@ -201,6 +201,12 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+def trim(text: str, line_prefix: str, line_suffix: str, language: str = "") -> str:
+    """Only trimming, never covering (0.1's rule, `generation.coverClosers: false`): the end of `text`
+    that the line has after the cursor, then anything that closes a bracket the suffix closes again."""
+    return _cut_double_closes(_trim_overlap(text, line_suffix), line_prefix, line_suffix, language)
+
+
 def _opens_block(line: str) -> bool:
     last = line.rstrip().rsplit("\n", 1)[-1]
     return last.endswith((":", "{", "=>"))

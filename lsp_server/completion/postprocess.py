@@ -114,8 +114,7 @@ class StreamFilter:
                                  _first_nonblank_line(self.suffix[len(self.line_suffix):]), self.language)
             text, replace = fitted.text, fitted.replace
         else:
-            text = _trim_suffix_overlap(text, self.line_suffix)
-            text, replace = balance_against_suffix(text, self.line_prefix, self.line_suffix), 0
+            text, replace = closers.trim(text, self.line_prefix, self.line_suffix, self.language), 0
         if not self.multiline and self.previous_lines and _same_line(
             self.line_prefix + text + self.line_suffix[replace:], self.previous_lines[-1]
         ):
@@ -264,90 +263,3 @@ def _first_nonblank_line(text: str) -> str:
         if line.strip():
             return line
     return ""
-
-
-_PAIRS = {")": "(", "]": "[", "}": "{"}
-_OPENERS = set(_PAIRS.values())
-
-
-def _trim_suffix_overlap(text: str, line_suffix: str) -> str:
-    """Drop the end of `text` that the cursor line already has after the cursor (e.g. `")`).
-
-    A closing bracket is only dropped when `text` closes more of that bracket than it opens, so a
-    completion that closes its own call (`foo(a)` before a `)`) keeps its bracket.
-    """
-    tail = line_suffix.strip()
-    for k in range(min(len(tail), len(text)), 0, -1):
-        overlap = tail[:k]
-        if text.endswith(overlap) and all(
-            text.count(closer) - text.count(opener) >= overlap.count(closer)
-            for closer, opener in _PAIRS.items() if closer in overlap
-        ):
-            return text[: len(text) - k]
-    return text
-
-
-def _brackets(text: str, quote: str | None = None) -> tuple[list[tuple[int, str]], str | None]:
-    """Bracket characters of `text` outside string literals, and the quote still open at its end."""
-    found: list[tuple[int, str]] = []
-    escaped = False
-    for i, ch in enumerate(text):
-        if quote is not None:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'`":
-            quote = ch
-        elif ch in _PAIRS or ch in _OPENERS:
-            found.append((i, ch))
-    return found, quote
-
-
-def balance_against_suffix(text: str, line_prefix: str, line_suffix: str) -> str:
-    """Cut `text` before a closing bracket that the suffix closes again.
-
-    `foo(` + `a) + b` + `)` closes `(` twice: the completion becomes `a`. Closers of brackets opened on
-    earlier lines count as outer closes too (a multi-line call closed by the suffix).
-    """
-    for _ in range(len(text) + 1):
-        cut = _double_close(text, line_prefix, line_suffix)
-        if cut is None:
-            return text
-        text = text[:cut].rstrip()
-    return text
-
-
-def _double_close(text: str, line_prefix: str, line_suffix: str) -> int | None:
-    before, quote = _brackets(line_prefix)
-    stack: list[tuple[str, int | None]] = []  # (opener, index in text; None: opened before the completion)
-    for _, ch in before:
-        if ch in _OPENERS:
-            stack.append((ch, None))
-        elif stack and stack[-1][0] == _PAIRS[ch]:
-            stack.pop()
-    outer: dict[str, list[int]] = {}  # closer → where the completion closes a bracket it did not open
-    inside, quote = _brackets(text, quote)
-    for i, ch in inside:
-        if ch in _OPENERS:
-            stack.append((ch, i))
-        elif stack and stack[-1][0] == _PAIRS[ch]:
-            if stack.pop()[1] is None:
-                outer.setdefault(ch, []).append(i)
-        elif not stack:
-            outer.setdefault(ch, []).append(i)
-        else:
-            return None  # mismatched brackets: not ours to repair
-    after, _ = _brackets(line_suffix, quote)
-    for _, ch in after:
-        if ch in _OPENERS:
-            stack.append((ch, -1))
-        elif stack and stack[-1][0] == _PAIRS[ch]:
-            stack.pop()
-        elif not stack:
-            return outer[ch][-1] if outer.get(ch) else None
-        else:
-            return None
-    return None

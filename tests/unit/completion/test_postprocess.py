@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lsp_server.completion.postprocess import StreamFilter, balance_against_suffix
+from lsp_server.completion.closers import trim
+from lsp_server.completion.postprocess import StreamFilter
 
 
 def run(stream_filter: StreamFilter, pieces: list[str]) -> tuple[str, int]:
@@ -164,7 +165,7 @@ def test_the_previous_closer_rules_only_trim():
 
 
 def test_mismatched_brackets_are_left_alone():
-    assert balance_against_suffix("a]", "foo(", ")") == "a]"
+    assert trim("a]", "foo(", ")") == "a]"
 
 
 # -- empty and whitespace ----------------------------------------------------------------------------
