@@ -23,6 +23,7 @@ comments do not count. Pure.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 _PAIRS = {")": "(", "]": "[", "}": "{"}
@@ -171,7 +172,7 @@ def fit(text: str, line_prefix: str, line_suffix: str, next_line: str = "", lang
         trimmed = _trim_overlap(text, line_suffix)
         if trimmed != text and _double_close(trimmed, line_prefix, line_suffix, language) is None:
             return Fit(trimmed)
-    covered = _common_prefix_len(text[double:], line_suffix)
+    covered = len(os.path.commonprefix([text[double:], line_suffix]))
     if covered == 0:
         return fit(text[:double].rstrip(), line_prefix, line_suffix, next_line, language)
     rest = text[double + covered:]
@@ -217,15 +218,6 @@ def _leading_closers(line: str) -> str:
     while end < len(line) and line[end] in _PAIRS:
         end += 1
     return line[:end]
-
-
-def _common_prefix_len(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _trim_overlap(text: str, line_suffix: str) -> str:
