@@ -202,6 +202,12 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+def doubles_closer(text: str, line_prefix: str, line_suffix: str, language: str = "") -> bool:
+    """Accepting `text` between `line_prefix` and `line_suffix` leaves a bracket or the cursor's
+    string closed twice (what the bench counts)."""
+    return _double_close(text, line_prefix, line_suffix, language) is not None
+
+
 def trim(text: str, line_prefix: str, line_suffix: str, language: str = "") -> str:
     """Only trimming, never covering (0.1's rule, `generation.coverClosers: false`): the end of `text`
     that the line has after the cursor, then anything that closes a bracket the suffix closes again."""

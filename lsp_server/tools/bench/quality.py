@@ -23,9 +23,10 @@ from .direct import DirectEngine
 from .holes import Hole
 from .profiles import Profile
 from .replay import completion_texts, inline_params
+from ...completion.closers import doubles_closer
 from ...completion.suffix import NearSuffix
 from ...text import units_to_index
-from .scoring import Score, closer_excess, score, summarize
+from .scoring import Score, score, summarize
 
 RAW = "raw"
 _RAW_CONCURRENCY = 8
@@ -38,7 +39,9 @@ Completion = tuple[str, int]
 
 async def through_server(client: HeadlessClient, variant: Profile, holes: Sequence[Hole],
                          timeout: float) -> list[Completion]:
-    await client.configure(variant.settings)
+    # The text is scored, not the time: a request may take as long as the bench waits for it (on a
+    # busy machine the 30 s default deadline answered some holes empty).
+    await client.configure(variant.with_overrides({"scheduling.requestTimeoutMs": int(timeout * 1000)}))
     completions: list[Completion] = []
     for number, hole in enumerate(holes):
         uri = f"file:///vllm-ls-bench/quality/{variant.name}/{number}/{hole.name}"
@@ -89,11 +92,13 @@ def judge(hole: Hole, completion: Completion) -> Score:
     base = score(text, hole.expected + covers)
     line_start = hole.text.rfind("\n", 0, hole.offset) + 1
     line_end = hole.text.find("\n", hole.offset)
+    line_suffix = hole.text[hole.offset + covered: line_end if line_end != -1 else len(hole.text)]
     near = NearSuffix(hole.text[line_end + 1:] if line_end != -1 else "", RETYPE_LINES)
     lines = (hole.text[line_start: hole.offset] + text).split("\n")
     blank = not hole.text[line_start: hole.offset].strip()
     retyped = sum(1 for number, line in enumerate(lines) if (number or blank) and near.retypes(line))
-    return replace(base, doubled=closer_excess(text, covers, hole.expected) > 0, retyped=retyped)
+    doubled = doubles_closer(text, hole.text[line_start: hole.offset], line_suffix, "python")
+    return replace(base, doubled=doubled, retyped=retyped)
 
 
 def results(holes: Sequence[Hole], completions: dict[str, Sequence[Completion]],

@@ -43,20 +43,10 @@ class Score:
     similarity: float
     first_line: bool
     empty: bool
-    #: Accepting it leaves a closer twice (more closing brackets than the removed text had).
+    #: Accepting it leaves a closer after the cursor twice (closers.py's rule, strings respected).
     doubled: bool = False
     #: Lines of it that re-type one of the lines that follow the cursor (suffix.py's rule, 8 lines).
     retyped: int = 0
-
-
-_CLOSE, _OPEN = ")]}", "([{"
-
-
-def closer_excess(shown: str, covered: str, expected: str) -> int:
-    """Closing brackets accepting `shown` (over `covered`) adds beyond what `expected` had."""
-    def net(text: str) -> int:
-        return sum(text.count(c) for c in _CLOSE) - sum(text.count(c) for c in _OPEN)
-    return net(shown) - net(covered) - net(expected)
 
 
 def score(got: str, expected: str) -> Score:

@@ -122,3 +122,27 @@ def test_summary_means():
     assert summary["exact_match"] == pytest.approx(1 / 3)
     assert summary["empty"] == 1
     assert summarize([])["n"] == 0
+
+
+def test_a_call_hole_is_judged_as_the_line_holds_it_once_accepted():
+    from lsp_server.tools.bench.quality import judge
+
+    text = "\n".join(["x = 1"] * 10 + ["    print(value, end='')", "y = 2"])
+    hole = punch_call("a.py", text, 10)
+    assert hole.expected == "value, end=''"
+    trimmed = judge(hole, ("value, end=''", 0))
+    assert trimmed.exact and not trimmed.doubled
+    covering = judge(hole, ("value, end='')", 1))  # the item's range covers the `)` after the cursor
+    assert covering.exact and not covering.doubled
+    doubled = judge(hole, ("value, end='')", 0))
+    assert doubled.doubled and not doubled.exact
+    assert not judge(hole, ("'(', x", 0)).doubled, "brackets in strings do not count"
+
+
+def test_retyped_counts_lines_of_the_suggestion_that_follow_the_cursor_already():
+    from lsp_server.tools.bench.quality import judge
+
+    text = "\n".join(["x = 1"] * 10 + ["def f():", "    a = 1", "    b = 2", "    return a + b"])
+    hole = punch("a.py", text, 11, 11, "line")
+    assert judge(hole, ("a = 1\n    b = 2\n    return a + b", 0)).retyped == 2
+    assert judge(hole, ("a = 1", 0)).retyped == 0
