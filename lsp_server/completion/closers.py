@@ -14,7 +14,9 @@ suggestion's text, the cursor's line before the cursor and the line after it:
   (LSP 3.18 `InlineCompletionItem.range`, a completion item's `textEdit`), so accepting replaces the
   closer that is there;
 - the text closes a bracket that the suffix closes again further on (`foo(` + `a) + b` + `), c)` with
-  one bracket too many, or a call closed on the next line): it is cut before its own closer.
+  one bracket too many, or a call closed on the next line): it is cut before its own closer;
+- the text starts a line comment while code follows the cursor: it ends before the comment, which
+  would swallow that code.
 
 `fit()` is idempotent, and a suggestion the user types along keeps its `replace` (the typed-ahead
 cache asks again with the rest of the text). Brackets and quotes inside string literals and line
@@ -103,6 +105,7 @@ class _Scan:
                 continue
             if marker is not None and text.startswith(marker, i):
                 self.comment = True
+                events.append((i, marker, "comment"))
             elif ch in quotes:
                 self.quote, self.quote_at = ch, (i if origin else None)
                 events.append((i, ch, "open"))
@@ -158,6 +161,8 @@ def fit(text: str, line_prefix: str, line_suffix: str, next_line: str = "", lang
     """
     if not text:
         return Fit(text)
+    if line_suffix.strip():
+        text = _before_comment(text, line_prefix, language)
     if not line_suffix.strip():
         closing = _leading_closers(next_line.strip())
         if closing and _closes_same(text, line_prefix, next_line, language):
@@ -209,9 +214,22 @@ def doubles_closer(text: str, line_prefix: str, line_suffix: str, language: str 
 
 
 def trim(text: str, line_prefix: str, line_suffix: str, language: str = "") -> str:
-    """Only trimming, never covering (0.1's rule, `generation.coverClosers: false`): the end of `text`
-    that the line has after the cursor, then anything that closes a bracket the suffix closes again."""
+    """Only trimming, never covering (0.1's rule, `generation.coverClosers: false`): a comment that
+    would swallow the code after the cursor, the end of `text` that the line has after the cursor,
+    then anything that closes a bracket the suffix closes again."""
+    if line_suffix.strip():
+        text = _before_comment(text, line_prefix, language)
     return _cut_double_closes(_trim_overlap(text, line_suffix), line_prefix, line_suffix, language)
+
+
+def _before_comment(text: str, line_prefix: str, language: str) -> str:
+    """`text` up to a line comment it starts on the cursor's line: with code after the cursor, the
+    comment would swallow it (`print(|)` + `f(x))  # note` leaves `)` inside the comment)."""
+    line_end = text.find("\n")
+    for i, _, kind in _state_after(line_prefix, language).feed(text, origin=True):
+        if kind == "comment" and (line_end == -1 or i < line_end):
+            return text[:i].rstrip()
+    return text
 
 
 def _opens_block(line: str) -> bool:
