@@ -29,6 +29,8 @@ from ...text import units_to_index
 from .scoring import Score, score, summarize
 
 RAW = "raw"
+#: Times a hole is asked when the engine was not ready when it answered.
+_ATTEMPTS = 3
 _RAW_CONCURRENCY = 8
 _CONTEXT_MARGIN = 8
 
@@ -44,13 +46,21 @@ async def through_server(client: HeadlessClient, variant: Profile, holes: Sequen
     await client.configure(variant.with_overrides({"scheduling.requestTimeoutMs": int(timeout * 1000)}))
     completions: list[Completion] = []
     for number, hole in enumerate(holes):
-        uri = f"file:///vllm-ls-bench/quality/{variant.name}/{number}/{hole.name}"
-        client.open(uri, hole.text)
-        try:
-            _, future = client.send(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, hole.text, hole.offset))
-            result = await asyncio.wait_for(future, timeout)
-        finally:
-            client.close(uri)
+        for attempt in range(_ATTEMPTS):
+            # An engine that died (on a machine short of memory the kernel kills its workers) answers
+            # empty until it is back: that is no answer to score, so wait for it and ask again.
+            await client.wait_ready(timeout)
+            seen = len(client.status_history)
+            uri = f"file:///vllm-ls-bench/quality/{variant.name}/{number}/{attempt}/{hole.name}"
+            client.open(uri, hole.text)
+            try:
+                _, future = client.send(types.TEXT_DOCUMENT_INLINE_COMPLETION,
+                                        inline_params(uri, hole.text, hole.offset))
+                result = await asyncio.wait_for(future, timeout)
+            finally:
+                client.close(uri)
+            if all(status.get("state") == "ready" for status in client.status_history[seen:]):
+                break
         texts = completion_texts(result)
         covered = _covered(hole, result.items[0].range) if texts else 0
         completions.append((texts[0], covered) if texts else ("", 0))
