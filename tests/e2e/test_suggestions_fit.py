@@ -50,13 +50,13 @@ async def test_textwrap_parameter_list_gets_nothing_that_retypes_the_parameters_
     print(f"\ntextwrap.py, {settings or 'defaults'}: {shown!r}")
 
 
-@pytest.mark.parametrize("settings", [{}, {"generation.coverClosers": False}], ids=["cover", "trim-only"])
-@pytest.mark.parametrize("text, marker", [
-    ("values = [3, 1, 2]\nprint(‸)\n", "‸"),
-    ("def area(width, height):\n    return max(‸)\n", "‸"),
-    ('name = "world"\nprint("Hello, ‸")\n', "‸"),
-])
-async def test_accepting_a_suggestion_leaves_each_auto_closed_closer_once(client, settings, text, marker):
+@pytest.mark.parametrize("text, marker, settings", [
+    ("values = [3, 1, 2]\nprint(‸)\n", "‸", {}),
+    ("values = [3, 1, 2]\nprint(‸)\n", "‸", {"generation.coverClosers": False}),
+    ("def area(width, height):\n    return max(‸)\n", "‸", {}),
+    ('name = "world"\nprint("Hello, ‸")\n', "‸", {}),
+], ids=["call", "call-trim-only", "nested", "string"])
+async def test_accepting_a_suggestion_leaves_each_auto_closed_closer_once(client, text, marker, settings):
     await configure(client, {"scheduling.debounceMs": 0, "scheduling.cache": False, **settings})
     offset = text.index(marker)
     text = text.replace(marker, "")
