@@ -40,7 +40,7 @@ Completion = tuple[str, int]
 
 
 async def through_server(client: HeadlessClient, variant: Profile, holes: Sequence[Hole],
-                         timeout: float) -> list[Completion]:
+                         timeout: float, ready_timeout: float = 600.0) -> list[Completion]:
     # The text is scored, not the time: a request may take as long as the bench waits for it (on a
     # busy machine the 30 s default deadline answered some holes empty).
     await client.configure(variant.with_overrides({"scheduling.requestTimeoutMs": int(timeout * 1000)}))
@@ -49,7 +49,7 @@ async def through_server(client: HeadlessClient, variant: Profile, holes: Sequen
         for attempt in range(_ATTEMPTS):
             # An engine that died (on a machine short of memory the kernel kills its workers) answers
             # empty until it is back: that is no answer to score, so wait for it and ask again.
-            await client.wait_ready(timeout)
+            await client.wait_ready(ready_timeout)
             seen = len(client.status_history)
             uri = f"file:///vllm-ls-bench/quality/{variant.name}/{number}/{attempt}/{hole.name}"
             client.open(uri, hole.text)

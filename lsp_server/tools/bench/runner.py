@@ -205,7 +205,8 @@ class Bench:
         completions: dict[str, list[str]] = {}
         for variant in variants:
             self.say(f"[quality] {len(self.holes)} holes through the server ({variant.name})...")
-            completions[variant.name] = await quality.through_server(client, variant, self.holes, opts.answer_timeout)
+            completions[variant.name] = await quality.through_server(client, variant, self.holes, opts.answer_timeout,
+                                                                     opts.startup_timeout)
         self.say(f"[quality] {len(self.holes)} holes, raw baseline on the engine directly...")
         completions[quality.RAW] = await quality.raw(direct, settings, self.holes)
         await client.configure(opts.profiles[0].settings)
