@@ -2,7 +2,10 @@
 
 Cancellation: `AsyncLLM.generate()` aborts its request inside vLLM when the generator is closed or
 the task iterating it is cancelled; `stream()` adds an explicit, idempotent `abort()` for the window
-before the first output. The abort takes effect after the engine step in flight (one decode step).
+before the first output. The engine core acts on an abort before it turns the step in flight into
+outputs (`EngineCore.step` drains its aborts queue first), so what it still sends after a stop is
+what was already on its way. `core_tally.py` counts that from the core's own outputs: vLLM's
+frontend metrics cannot see it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import embedded
+from .core_tally import CoreTally
 from .base import (
     CompletionRequest,
     Delta,
@@ -86,6 +90,7 @@ class LocalEngine(Engine):
         self._added_vocab: dict[str, int] = {}
         self._model_info = ModelInfo(name=self.name, max_model_len=config.max_model_len)
         self._counters = EngineCounters()
+        self._core = CoreTally()
         self._active: set[str] = set()
         self._died = False
 
@@ -121,6 +126,7 @@ class LocalEngine(Engine):
                 model = str(await asyncio.to_thread(embedded.ensure_model, threadsafe))
             report(f"loading {self.name} into vLLM", 50)
             self._llm = await self._build(model)
+            _watch_core(self._llm, self._core)
             self._tokenizer = self._llm.get_tokenizer()
             with contextlib.suppress(Exception):
                 self._added_vocab = dict(self._tokenizer.get_added_vocab())
@@ -213,6 +219,7 @@ class LocalEngine(Engine):
                     counters.prompt_tokens += prompt_tokens
                     counters.prompt_tokens_cached += cached
                 for completion in output.outputs:
+                    self._core.read(request.request_id, len(completion.token_ids))
                     yield Delta(
                         text=completion.text,
                         tokens=len(completion.token_ids),
@@ -230,6 +237,8 @@ class LocalEngine(Engine):
                 self._error = _DIED
             raise EngineUnavailable(_describe(exc)) from exc
         finally:
+            # Before the abort is sent: what the core sends from now on is after the stop.
+            self._core.ended(request.request_id, stopped=not finished and not failed)
             # Closing the generator aborts inside vLLM; the explicit abort covers a request
             # that was added but had produced no output yet. Both are idempotent.
             await generator.aclose()
@@ -251,6 +260,12 @@ class LocalEngine(Engine):
     def counters(self) -> EngineCounters:
         snapshot = EngineCounters(**vars(self._counters))
         snapshot.tokens_generated = _generation_tokens_from_vllm_metrics()
+        core = self._core.counts
+        snapshot.core_tokens_generated = core.tokens_generated
+        snapshot.core_tokens_unread = core.tokens_unread
+        snapshot.core_tokens_after_stop = core.tokens_after_stop
+        snapshot.core_requests_stopped = core.requests_stopped
+        snapshot.core_requests_running = core.requests_running
         return snapshot
 
     async def tokenize(self, text: str) -> list[int]:
@@ -292,6 +307,35 @@ class LocalEngine(Engine):
             # module globals are already gone (a traceback on every exit). It is done: make the
             # second call a no-op.
             llm.shutdown = lambda *args, **kwargs: None
+
+
+def _watch_core(llm: Any, tally: CoreTally) -> None:
+    """Feed `tally` from the engine-core client of `llm`, before the frontend drops anything.
+
+    `AsyncLLM`'s output handler looks `get_output_async` up on the client at every call, and every
+    request reaches the core through `add_request_async` (which carries vLLM's internal id and ours
+    as `external_req_id`, candidates of n > 1 included): wrapping both on the instance sees every
+    output the core sends, ahead of `OutputProcessor.process_outputs`, which skips the outputs of
+    aborted requests. It costs a loop over the step's outputs, no copy.
+    """
+    client = llm.engine_core
+    get_output, add_request = client.get_output_async, client.add_request_async
+
+    async def get_output_async() -> Any:
+        outputs = await get_output()
+        for output in outputs.outputs:
+            tally.core_output(output.request_id, len(output.new_token_ids), output.finish_reason is not None)
+        stats = outputs.scheduler_stats
+        if stats is not None:
+            tally.scheduler_stats(stats.num_running_reqs, stats.num_waiting_reqs + stats.num_skipped_waiting_reqs)
+        return outputs
+
+    async def add_request_async(request: Any) -> None:
+        tally.added(request.request_id, request.external_req_id or request.request_id)
+        await add_request(request)
+
+    client.get_output_async = get_output_async
+    client.add_request_async = add_request_async
 
 
 def _generation_tokens_from_vllm_metrics() -> int:
