@@ -58,9 +58,10 @@ class CoreTally:
 
     A request is forgotten once our stream is over and the core is done with it: it sent the finish
     of every internal id, or (for a stopped request, whose abort the core never confirms) its
-    scheduler stats say it holds no request at all. At most `keep_stopped` stopped requests are
-    remembered while the core stays busy; tokens for an internal id we no longer know can only
-    belong to a stopped request we forgot, and count as after the stop.
+    scheduler stats say it holds no request at all, or a round trip to the core made after the
+    abort has come back (`settle()`). At most `keep_stopped` stopped requests are remembered while
+    the core stays busy; tokens for an internal id we no longer know can only belong to a stopped
+    request we forgot, and count as after the stop.
     """
 
     def __init__(self, keep_stopped: int = 4096):
@@ -68,7 +69,7 @@ class CoreTally:
         self._keep_stopped = keep_stopped
         self._ids: dict[str, str] = {}  # internal id -> our request id
         self._requests: dict[str, _Request] = {}
-        self._stopped: OrderedDict[str, None] = OrderedDict()  # ended by a stop, oldest first
+        self._stopped: OrderedDict[str, int] = OrderedDict()  # ended by a stop, oldest first: its number
 
     def added(self, internal_id: str, request_id: str) -> None:
         """The frontend sends `internal_id` (one candidate of `request_id`) to the core."""
@@ -118,10 +119,23 @@ class CoreTally:
             request.stopped = True
             self.counts.requests_stopped += 1
             self.counts.tokens_unread += max(0, request.generated - request.read)
-            self._stopped[request_id] = None
+            self._stopped[request_id] = self.counts.requests_stopped
             while len(self._stopped) > self._keep_stopped:
                 self._drop(next(iter(self._stopped)))
         self._forget_if_done(request_id, request)
+
+    @property
+    def unsettled(self) -> int:
+        """The number of the latest stop whose request the core may still send tokens for (0: none)."""
+        return next(reversed(self._stopped.values()), 0)
+
+    def settle(self, upto: int) -> None:
+        """The core has processed the aborts of stops 1..`upto` and everything it sent before that
+        has been counted: those requests cannot send more."""
+        for request_id, number in list(self._stopped.items()):
+            if number > upto:
+                break
+            self._drop(request_id)
 
     def _forget_if_done(self, request_id: str, request: _Request) -> None:
         if request.ended and not request.live:

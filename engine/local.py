@@ -92,6 +92,7 @@ class LocalEngine(Engine):
         self._counters = EngineCounters()
         self._core = CoreTally()
         self._active: set[str] = set()
+        self._aborts: set[asyncio.Task] = set()  # aborts on their way to the engine core
         self._died = False
 
     @property
@@ -237,13 +238,9 @@ class LocalEngine(Engine):
                 self._error = _DIED
             raise EngineUnavailable(_describe(exc)) from exc
         finally:
+            stopped = not finished and not failed
             # Before the abort is sent: what the core sends from now on is after the stop.
-            self._core.ended(request.request_id, stopped=not finished and not failed)
-            # Closing the generator aborts inside vLLM; the explicit abort covers a request
-            # that was added but had produced no output yet. Both are idempotent.
-            await generator.aclose()
-            if not finished and not failed:
-                await self.abort(request.request_id)
+            self._core.ended(request.request_id, stopped=stopped)
             self._active.discard(request.request_id)
             counters.requests_in_flight -= 1
             if failed:
@@ -252,10 +249,45 @@ class LocalEngine(Engine):
                 counters.requests_finished += 1
             else:
                 counters.requests_aborted += 1
+            if stopped:
+                # Sent from a task of its own, so that a second cancellation of this one while it
+                # unwinds (a client's cancel and a newer keystroke's, a loop turn apart) cannot
+                # lose it. It also covers a request added but without output yet.
+                self._abort_soon(request.request_id)
+            # Closing the generator aborts inside vLLM too (idempotent).
+            await generator.aclose()
 
     async def abort(self, request_id: str) -> None:
         if self._llm is not None and not self._llm.errored:
             await self._llm.abort(request_id)
+
+    def _abort_soon(self, request_id: str) -> None:
+        task = asyncio.ensure_future(self.abort(request_id))
+        self._aborts.add(task)
+        task.add_done_callback(self._aborted)
+
+    def _aborted(self, task: asyncio.Task) -> None:
+        self._aborts.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("abort failed: %s", task.exception())
+
+    async def refresh_counters(self) -> None:
+        """Make the engine-core figures final for every request stopped so far: a round trip to the
+        core (it handles a utility call after every abort sent before it, and sends its answer after
+        every output made before it), then the outputs queued ahead of that answer."""
+        upto = self._core.unsettled
+        if not upto or self._llm is None or self._llm.errored:
+            return
+        if self._aborts:
+            await asyncio.wait(set(self._aborts), timeout=5)
+        client = self._llm.engine_core
+        await client.get_supported_tasks_async()
+        queue = getattr(client, "outputs_queue", None)
+        for _ in range(1000):  # the output handler takes them at once; bounded all the same
+            if queue is None or queue.empty():
+                break
+            await asyncio.sleep(0)
+        self._core.settle(upto)
 
     def counters(self) -> EngineCounters:
         snapshot = EngineCounters(**vars(self._counters))

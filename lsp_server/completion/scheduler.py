@@ -70,7 +70,10 @@ class Turn:
         """Drop this turn: wake it if it waits, cancel its engine work if it runs."""
         self._superseded.set()
         self._wake.set()
-        if self._work is not None:
+        # Once: work already being cancelled (the client's $/cancelRequest of the same request
+        # reached it first, a loop turn ago) must not be cancelled again while it unwinds: a
+        # second cancel can interrupt the engine stream's cleanup (see engine/remote/exchange.py).
+        if self._work is not None and not self._work.cancelling():
             self._work.cancel()
 
     async def debounce(self, seconds: float) -> None:

@@ -24,10 +24,12 @@ from typing import Any
 
 import psutil
 
+from engine.remote.metering import GENERATION
+
+from ...settings import parse_settings
 from ..check.runner import public_url
 from ..client import HeadlessClient, server_command
-from ...settings import parse_settings
-from . import overhead, quality
+from . import overhead, quality, vllm_metrics
 from .direct import DirectEngine
 from .figures import run_figures, stats_delta
 from .holes import punch_holes
@@ -168,15 +170,19 @@ class Bench:
             await prime(client, profile.settings, [(u, p.initial, p.cursor) for u, p in zip(uris, plans)],
                         opts.answer_timeout)
             before = await settle(client)
+            servers_before = await vllm_metrics.settled(opts.engine_urls) if opts.engine_urls else None
             began = time.perf_counter()
             records = await replay(client, plans, uris, opts.answer_timeout)
             duration = time.perf_counter() - began
             after = await settle(client)
+            servers_after = await vllm_metrics.settled(opts.engine_urls) if opts.engine_urls else None
         finally:
             peaks = await sampler.stop()
             for uri in uris:
                 client.close(uri)
         delta = stats_delta(before, after)
+        server_generated = (servers_after[GENERATION] - servers_before[GENERATION]
+                            if servers_before is not None and servers_after is not None else None)
         run = {
             "profile": profile.name,
             "settings": profile.settings,
@@ -184,7 +190,7 @@ class Bench:
             "styles": {style: sum(p.style == style for p in plans) for style in sorted({p.style for p in plans})},
             "keystrokes": keystrokes,
             "duration_s": round(duration, 1),
-            **run_figures(delta, records, keystrokes),
+            **run_figures(delta, records, keystrokes, server_generated),
             **peaks,
             # The debounce interval the server used last (the adaptive one learns it).
             "debounce_ms": after.get("debounce_ms"),

@@ -101,3 +101,15 @@ def test_unread_is_generated_minus_read_for_stopped_requests(events):
     assert counts.tokens_generated == generated
     assert counts.tokens_unread == (generated - read if stopped else 0)
     assert 0 <= counts.tokens_after_stop <= counts.tokens_unread
+
+
+def test_settle_forgets_the_stops_whose_aborts_the_core_has_processed():
+    tally = CoreTally()
+    for n in range(3):
+        tally.added(f"r{n}-x", f"r{n}")
+        tally.ended(f"r{n}", stopped=True)
+    assert tally.unsettled == 3
+    tally.settle(2)
+    assert tally.tracked == 1 and tally.unsettled == 3
+    tally.settle(3)
+    assert tally.tracked == 0 and tally.unsettled == 0
