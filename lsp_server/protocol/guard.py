@@ -187,6 +187,15 @@ class GuardedProtocol(LanguageServerProtocol):
             return
         super()._handle_response(msg_id, result, error)
 
+    def _handle_cancel_notification(self, msg_id):  # noqa: ANN001, ANN202
+        # A cancel for a request already answered is normal: VS Code cancels the previous
+        # keystroke's request before every keystroke, answered or not. pygls logs a warning for
+        # each (one per keystroke in the default log); it is not news.
+        if msg_id not in self._request_futures:
+            log.debug("cancel for request %s, already answered", msg_id)
+            return
+        super()._handle_cancel_notification(msg_id)
+
     def _reject(self, msg_id: int | str | None, code: int, reason: str, what: str) -> None:
         self.rejected += 1
         log.warning("rejected a message%s: %s", f" ({what})" if what else "", reason)

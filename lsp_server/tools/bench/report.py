@@ -64,6 +64,26 @@ def overhead_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def truth_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """Per run: what the engine itself says it generated, and what of it nobody read."""
+    lines = []
+    for run in runs:
+        truth = run.get("engine_truth")
+        if not truth:
+            continue
+        after = truth.get("after_stop_per_stop")
+        lag = run.get("event_loop_lag_ms") or {}
+        lines.append(
+            f"{run['profile']} ({run['editors']} ed.): {truth['source']} counted {truth['generated']} tokens "
+            f"generated, {truth['received']} read; {truth['unread']} unread by {truth['requests_stopped']} stopped "
+            f"requests ({_num(truth['unread_per_stop'], '{:.2f}')} each"
+            + (f", {after:.2f} after the stop" if after is not None else "")
+            + f"; vLLM's frontend said {_num(truth['frontend_unread_per_stop'], '{:.2f}')})"
+            + (f"; event loop lag max {_ms(lag.get('max'))} ms, p99 {_ms(lag.get('p99'))} ms" if lag.get("max") is not None
+               else ""))
+    return lines
+
+
 def quality_table(result: dict[str, Any] | None) -> list[str]:
     if not result or not result["variants"]:
         return []
@@ -139,6 +159,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         *runs_table(result["runs"]),
         "",
+        *truth_lines(result["runs"]),
         *overhead_lines(result["runs"]),
     ]
     quality = quality_table(result.get("quality"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
+import json
 import os
 import platform
 import sys
@@ -78,6 +79,7 @@ class Options:
     startup_timeout: float = 600.0
     answer_timeout: float = 120.0
     server_flags: list[str] = field(default_factory=list)
+    trace: Path | None = None  # every completion's trace record, from every server, as JSON lines
 
     def base_settings(self) -> dict[str, Any]:
         base: dict[str, Any] = {}
@@ -104,7 +106,8 @@ class Bench:
         first = opts.profiles[0]
         clients = {
             profile.name: HeadlessClient(
-                server_command(opts.engine_urls, opts.model, opts.server_flags), settings=profile.settings,
+                server_command(opts.engine_urls, opts.model, [*opts.server_flags, *self._trace_flags(profile)]),
+                settings=profile.settings,
                 stderr=sys.stderr if opts.server_flags else None,
                 on_status=lambda status, name=profile.name: self._status(name, status))
             for profile in opts.profiles
@@ -154,6 +157,32 @@ class Bench:
                         await client.stop()
             with contextlib.suppress(Exception):
                 await direct.close()
+            self._collect_traces()
+
+    def _trace_part(self, profile: Profile) -> Path | None:
+        trace = self.options.trace
+        return None if trace is None else trace.with_name(f"{trace.name}.{profile.name}.part")
+
+    def _trace_flags(self, profile: Profile) -> list[str]:
+        part = self._trace_part(profile)
+        if part is None:
+            return []
+        part.unlink(missing_ok=True)
+        return ["--trace", str(part)]
+
+    def _collect_traces(self) -> None:
+        """One file of every server's traces, each line with its profile."""
+        if self.options.trace is None:
+            return
+        with self.options.trace.open("w", encoding="utf-8") as out:
+            for profile in self.options.profiles:
+                part = self._trace_part(profile)
+                if part is None or not part.exists():
+                    continue
+                for line in part.read_text(encoding="utf-8").splitlines():
+                    with contextlib.suppress(ValueError):
+                        out.write(json.dumps({"profile": profile.name, **json.loads(line)}) + "\n")
+                part.unlink()
 
     async def _replay(self, client: HeadlessClient, profile: Profile, editors: int) -> dict[str, Any]:
         opts = self.options
@@ -194,6 +223,8 @@ class Bench:
             **peaks,
             # The debounce interval the server used last (the adaptive one learns it).
             "debounce_ms": after.get("debounce_ms"),
+            # The server's event-loop lag over the last minute of the replay (its reaction floor).
+            "event_loop_lag_ms": {"max": after.get("event_loop_lag_max_ms"), "p99": after.get("event_loop_lag_p99_ms")},
             "stats": delta,
         }
         self.say(f"[{profile.name}] {run['engine_requests_per_100_keystrokes']} engine requests per 100 keystrokes, "
