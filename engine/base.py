@@ -141,6 +141,11 @@ class Engine(abc.ABC):
     async def refresh_counters(self) -> None:
         """Bring `counters()` up to date when they come from somewhere slow (a remote /metrics)."""
 
+    def generated_tokens(self, request_id: str) -> int | None:
+        """The engine's own count of tokens generated for a request whose stream has just ended, when it
+        keeps one per request (in-process: the engine core's, as of the end of the stream)."""
+        return None
+
     def details(self) -> dict[str, object]:
         """Extra, engine-specific facts for `vllm-ls/stats` (e.g. remote endpoints and their health)."""
         return {}

@@ -109,11 +109,12 @@ class CoreTally:
         if request is not None:
             request.read += tokens
 
-    def ended(self, request_id: str, stopped: bool) -> None:
-        """Our stream for `request_id` is over: the engine finished it, or we `stopped` it first."""
+    def ended(self, request_id: str, stopped: bool) -> int | None:
+        """Our stream for `request_id` is over: the engine finished it, or we `stopped` it first.
+        Returns the tokens the core had sent for it by then (None for a request it never saw)."""
         request = self._requests.get(request_id)
         if request is None or request.ended:
-            return
+            return None
         request.ended = True
         if stopped:
             request.stopped = True
@@ -123,6 +124,7 @@ class CoreTally:
             while len(self._stopped) > self._keep_stopped:
                 self._drop(next(iter(self._stopped)))
         self._forget_if_done(request_id, request)
+        return request.generated
 
     @property
     def unsettled(self) -> int:

@@ -93,6 +93,7 @@ class LocalEngine(Engine):
         self._core = CoreTally()
         self._active: set[str] = set()
         self._aborts: set[asyncio.Task] = set()  # aborts on their way to the engine core
+        self._generated: dict[str, int | None] = {}  # per request, at the end of its stream (recent ones)
         self._died = False
 
     @property
@@ -240,7 +241,9 @@ class LocalEngine(Engine):
         finally:
             stopped = not finished and not failed
             # Before the abort is sent: what the core sends from now on is after the stop.
-            self._core.ended(request.request_id, stopped=stopped)
+            self._generated[request.request_id] = self._core.ended(request.request_id, stopped=stopped)
+            while len(self._generated) > 64:
+                del self._generated[next(iter(self._generated))]
             self._active.discard(request.request_id)
             counters.requests_in_flight -= 1
             if failed:
@@ -288,6 +291,9 @@ class LocalEngine(Engine):
                 break
             await asyncio.sleep(0)
         self._core.settle(upto)
+
+    def generated_tokens(self, request_id: str) -> int | None:
+        return self._generated.get(request_id)
 
     def counters(self) -> EngineCounters:
         snapshot = EngineCounters(**vars(self._counters))

@@ -247,6 +247,7 @@ class Completer:
                     break  # every candidate is complete: leaving the block aborts the engine request
             else:
                 trace.engine_end = ENGINE_FINISHED
+        trace.tokens_generated = engine.generated_tokens(request.request_id)
         self.debounce.engine_latency(time.monotonic() - started)
         shown: list[str] = []
         for stream_filter, pieces in zip(filters, deltas):

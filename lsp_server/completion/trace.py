@@ -44,6 +44,8 @@ class Trace:
     engine_end: str | None = None
     prompt_tokens: int | None = None
     prompt_tokens_cached: int | None = None
+    #: The engine's own count when the stream ended, where it keeps one (in-process: the engine core).
+    tokens_generated: int | None = None
     tokens_received: int = 0
     tokens_shown: int = 0
     debounce_ms: float | None = None  # waited for the debounce (or until superseded in it)
