@@ -143,9 +143,10 @@ class Exchange:
                     put((_TEXT, text))
         except asyncio.CancelledError:
             pass  # hung up before the response began (the only cancel this task gets)
-        except (httpx.HTTPError, WireError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, who decides
             if not self._done:
-                put((_FAILED, exc))
+                known = isinstance(exc, (httpx.TransportError, httpx.StreamError, WireError))
+                put((_FAILED, exc if known else WireError(f"{type(exc).__name__}: {exc}")))
         finally:
             self._done = True
             put((_END, None))

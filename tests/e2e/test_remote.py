@@ -367,7 +367,7 @@ async def test_a_cancel_and_the_next_keystroke_together_stop_the_server_at_once(
         server_before, before = await vllm_server.metrics(), await stats(client)
         old = client.protocol.send_request("textDocument/inlineCompletion", inline_params(uri, 1, 4), msg_id="old")
         await wait_for(lambda: _engine_busy(client, before), 60, "the server to stream tokens")
-        await configure(client, {**LONG_RUNNING, "maxTokens": 4})
+        await configure(client, {**LONG_RUNNING, "generation.maxTokens": 4})
         client.protocol.notify("$/cancelRequest", types.CancelParams(id="old"))
         insert(client, uri, 1, 4, "r")
         new = asyncio.ensure_future(inline(client, uri, 1, 5))

@@ -73,7 +73,7 @@ async def test_a_cancel_and_the_next_keystroke_together_stop_the_engine_core_at_
     before = await stats(client)
     first = client.protocol.send_request("textDocument/inlineCompletion", inline_params(uri, 1, 4), msg_id="old")
     await wait_for(lambda: _engine_busy(client, before), 60, "the engine to start generating")
-    await configure(client, {**LONG_RUNNING, "maxTokens": 4})
+    await configure(client, {**LONG_RUNNING, "generation.maxTokens": 4})
     client.protocol.notify("$/cancelRequest", types.CancelParams(id="old"))
     insert(client, uri, 1, 4, "r")
     second = asyncio.ensure_future(inline(client, uri, 1, 5))
