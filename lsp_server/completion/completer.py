@@ -232,21 +232,24 @@ class Completer:
         generated = [0] * n
         started = time.monotonic()
         trace.engine_request, trace.engine_end = request.request_id, ENGINE_STOPPED
-        async with contextlib.aclosing(engine.stream(request)) as stream:
-            async for delta in stream:
-                self._counters.tokens_received += delta.tokens
-                trace.saw(delta, started)
-                if not 0 <= delta.index < n:
-                    continue
-                i = delta.index
-                deltas[i].append((generated[i], delta.tokens))
-                generated[i] += len(delta.text)
-                filters[i].feed(delta.text)
-                if early_stop and all(f.done for f in filters):
-                    trace.engine_end = ENGINE_EARLY_STOP
-                    break  # every candidate is complete: leaving the block aborts the engine request
-            else:
-                trace.engine_end = ENGINE_FINISHED
+        try:
+            async with contextlib.aclosing(engine.stream(request)) as stream:
+                async for delta in stream:
+                    self._counters.tokens_received += delta.tokens
+                    trace.saw(delta, started)
+                    if not 0 <= delta.index < n:
+                        continue
+                    i = delta.index
+                    deltas[i].append((generated[i], delta.tokens))
+                    generated[i] += len(delta.text)
+                    filters[i].feed(delta.text)
+                    if early_stop and all(f.done for f in filters):
+                        trace.engine_end = ENGINE_EARLY_STOP
+                        break  # every candidate is complete: leaving the block aborts the engine request
+                else:
+                    trace.engine_end = ENGINE_FINISHED
+        finally:
+            trace.engine_closed_ms = trace.since_start()
         trace.tokens_generated = engine.generated_tokens(request.request_id)
         self.debounce.engine_latency(time.monotonic() - started)
         shown: list[str] = []

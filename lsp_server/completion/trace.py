@@ -53,6 +53,10 @@ class Trace:
     queue_ms: float | None = None  # waited for an engine slot (maxInFlight)
     first_token_ms: float | None = None  # from the engine request to its first text
     answer_ms: float | None = None
+    #: When the reason to stop arrived (a cancel, a newer request, the deadline) and when the
+    #: engine stream was closed (remote: the connection hung up), both from the request's arrival.
+    stop_reason_ms: float | None = None
+    engine_closed_ms: float | None = None
     error: str | None = None
 
     def saw(self, delta: Any, engine_started: float) -> None:
@@ -64,6 +68,11 @@ class Trace:
             self.prompt_tokens = delta.prompt_tokens
         if delta.cached_tokens is not None:
             self.prompt_tokens_cached = delta.cached_tokens
+
+    def stop_reason_at(self, when: float | None) -> None:
+        """The reason to stop arrived at monotonic `when` (None: unknown)."""
+        if when is not None and self.stop_reason_ms is None:
+            self.stop_reason_ms = round((when - self.started) * 1000, 1)
 
     def since_start(self) -> float:
         return round((time.monotonic() - self.started) * 1000, 1)

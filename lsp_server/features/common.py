@@ -29,10 +29,12 @@ async def completion_at(
     Superseded requests are answered empty; a client's `$/cancelRequest` propagates as
     CancelledError (pygls then answers with the LSP cancellation error).
     """
-    trace = Trace(str(ls.protocol.msg_id), uri, "invoked" if invoked else "automatic")
+    msg_id = ls.protocol.msg_id
+    trace = Trace(str(msg_id), uri, "invoked" if invoked else "automatic")
     try:
         completion = await _completion_at(ls, uri, position, invoked, trace)
     except asyncio.CancelledError:
+        trace.stop_reason_at(ls.protocol.cancelled_at.pop(msg_id, None))
         trace.finish(CANCELLED)
         raise
     finally:
@@ -67,6 +69,7 @@ async def _completion_at(
                     trace=trace,
                 )
         except TimeoutError:
+            trace.stop_reason_at(trace.started + deadline)
             trace.finish(DEADLINE)
             counters.completions_timed_out += 1
             counters.completions_empty += 1
@@ -78,6 +81,7 @@ async def _completion_at(
             trace.finish(SHED)
             return EMPTY
         except Superseded as superseded:
+            trace.stop_reason_at(turn.superseded_at)
             trace.finish(SUPERSEDED)
             if superseded.reached_engine:
                 counters.completions_superseded += 1
