@@ -8,7 +8,17 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
-from .lsp_helpers import configure, inline, inline_params, insert, open_document, stats, wait_for
+from .lsp_helpers import (
+    cancel_and_type,
+    cancelled,
+    configure,
+    inline,
+    inline_params,
+    insert,
+    open_document,
+    stats,
+    wait_for,
+)
 
 FIB = "def fibonacci(n):\n    "
 LONG_RUNNING = {"generation.multiline": "always", "generation.maxTokens": 400, "generation.maxLines": 200, "generation.earlyStop": False, "scheduling.debounceMs": 0}
@@ -74,11 +84,8 @@ async def test_a_cancel_and_the_next_keystroke_together_stop_the_engine_core_at_
     first = client.protocol.send_request("textDocument/inlineCompletion", inline_params(uri, 1, 4), msg_id="old")
     await wait_for(lambda: _engine_busy(client, before), 60, "the engine to start generating")
     await configure(client, {**LONG_RUNNING, "generation.maxTokens": 4})
-    client.protocol.notify("$/cancelRequest", types.CancelParams(id="old"))
-    insert(client, uri, 1, 4, "r")
-    second = asyncio.ensure_future(inline(client, uri, 1, 5))
-    with pytest.raises(JsonRpcRequestCancelled):
-        await asyncio.wait_for(asyncio.wrap_future(first) if not asyncio.isfuture(first) else first, 30)
+    second = cancel_and_type(client, uri, "old", 1, 4, "r")
+    await cancelled(first)
     await asyncio.wait_for(second, 60)
     after = await wait_for(lambda: _settled(client), 30, "in-flight requests to drain")
     received = after["tokens_received"] - before["tokens_received"]
