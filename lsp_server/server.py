@@ -14,8 +14,10 @@ from .completion.completer import Completer
 from .completion.context import RecentDocuments
 from .completion.counters import ServerCounters
 from .completion.scheduler import Scheduler
+from .completion.trace import TraceLog
 from .features import completion, documents, inline_completion, lifecycle, stats
 from .hosting.engine_host import EngineHost
+from .loop_lag import LoopLag
 from .protocol.guard import GuardedProtocol, report_server_error
 from .settings import Settings, parse_settings
 
@@ -29,7 +31,7 @@ class VllmLanguageServer(LanguageServer):
 
     protocol: GuardedProtocol
 
-    def __init__(self, base_settings: dict[str, Any] | None = None):
+    def __init__(self, base_settings: dict[str, Any] | None = None, trace_file: str | None = None):
         super().__init__("vllm-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
                          protocol_cls=GuardedProtocol)
         self.base_settings = dict(base_settings or {})
@@ -47,6 +49,8 @@ class VllmLanguageServer(LanguageServer):
         )
         self.completer = Completer(self.host, self.counters, lambda: self.settings)
         self.recent = RecentDocuments()
+        self.traces = TraceLog(trace_file)  # one record per completion (completion/trace.py)
+        self.loop_lag = LoopLag()
 
     @property
     def position_encoding(self) -> str:
@@ -88,9 +92,10 @@ class VllmLanguageServer(LanguageServer):
         self.window_log_message(types.LogMessageParams(type=kind, message=message))
 
 
-def build_server(base_settings: dict[str, Any] | None = None) -> VllmLanguageServer:
-    """A server ready to serve, with `base_settings` (e.g. from the command line) under the editor's."""
-    server = VllmLanguageServer(base_settings)
+def build_server(base_settings: dict[str, Any] | None = None, trace_file: str | None = None) -> VllmLanguageServer:
+    """A server ready to serve, with `base_settings` (e.g. from the command line) under the editor's;
+    `trace_file` gets a JSON line per completion."""
+    server = VllmLanguageServer(base_settings, trace_file)
     for module in FEATURES:
         for method, options, handler in module.HANDLERS:
             server.feature(method, options)(handler)

@@ -29,6 +29,7 @@ from .prompt import ContextDocument, Prompt, PromptOptions, build_prompt
 from .scheduler import Turn
 from .source import EngineSource
 from .tokens import TokenCounts
+from .trace import CACHED, ENGINE_EARLY_STOP, ENGINE_FINISHED, ENGINE_STOPPED, Trace
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,11 @@ class Completer:
         invoked: bool = False,
         path: str | None = None,
         documents: Sequence[ContextDocument] = (),
+        trace: Trace | None = None,
     ) -> Completion:
-        """The completion for `text` at `offset`; raises Superseded or CancelledError when overtaken."""
+        """The completion for `text` at `offset`; raises Superseded or CancelledError when overtaken.
+        `trace`, when given, is filled in as the request goes (trace.py); the caller says how it ended."""
+        trace = trace if trace is not None else Trace("", uri, "invoked" if invoked else "automatic")
         started = time.perf_counter()
         settings = self._settings()
         if self._host.ready() is None:
@@ -105,6 +109,7 @@ class Completer:
             rest = self.cache.lookup(uri, before, after)
             if rest:
                 self._counters.completions_from_cache += 1
+                trace.ended = CACHED
                 return Completion(rest[0], latency_ms=(time.perf_counter() - started) * 1000,
                                   from_cache=True, texts=rest)
 
@@ -112,16 +117,24 @@ class Completer:
         fixed = scheduling.debounce_ms / 1000
         interval = self.debounce.wait(uri, fixed, time.monotonic()) if scheduling.debounce == "adaptive" else fixed
         self._counters.debounce_ms = round(interval * 1000)
-        await turn.debounce(interval)
+        waited = time.monotonic()
+        try:
+            await turn.debounce(interval)
+        finally:
+            trace.debounce_ms = _ms_since(waited)
         engine = self._host.ready()
         if engine is None:
             return EMPTY
         try:
+            waited = time.monotonic()
             prompt = await self.prompt(engine, settings, text, offset, path, documents)
-            texts = await turn.run(lambda: self._generate(engine, prompt, settings, invoked, uri))
+            trace.prompt_ms = _ms_since(waited)
+            waited = time.monotonic()
+            texts = await turn.run(lambda: self._generate(engine, prompt, settings, invoked, uri, trace, waited))
         except EngineUnavailable as exc:
             self._counters.engine_errors += 1
             log.warning("engine request failed: %s", exc)
+            trace.error = str(exc)[:300]
             if engine.state is EngineState.READY and exc.retry_after is not None:
                 self._counters.engine_rejected += 1  # turned away by an overloaded engine
             self._host.request_failed(engine, exc)
@@ -181,8 +194,10 @@ class Completer:
         return prompt
 
     async def _generate(
-        self, engine: Engine, prompt: Prompt, settings: Settings, invoked: bool, uri: str
+        self, engine: Engine, prompt: Prompt, settings: Settings, invoked: bool, uri: str,
+        trace: Trace, queued: float,
     ) -> tuple[str, ...]:
+        trace.queue_ms = _ms_since(queued)
         generation = settings.generation
         early_stop = generation.early_stop
         n = generation.candidates if invoked else 1
@@ -216,17 +231,26 @@ class Completer:
         deltas: list[list[tuple[int, int]]] = [[] for _ in range(n)]
         generated = [0] * n
         started = time.monotonic()
-        async with contextlib.aclosing(engine.stream(request)) as stream:
-            async for delta in stream:
-                self._counters.tokens_received += delta.tokens
-                if not 0 <= delta.index < n:
-                    continue
-                i = delta.index
-                deltas[i].append((generated[i], delta.tokens))
-                generated[i] += len(delta.text)
-                filters[i].feed(delta.text)
-                if early_stop and all(f.done for f in filters):
-                    break  # every candidate is complete: leaving the block aborts the engine request
+        trace.engine_request, trace.engine_end = request.request_id, ENGINE_STOPPED
+        try:
+            async with contextlib.aclosing(engine.stream(request)) as stream:
+                async for delta in stream:
+                    self._counters.tokens_received += delta.tokens
+                    trace.saw(delta, started)
+                    if not 0 <= delta.index < n:
+                        continue
+                    i = delta.index
+                    deltas[i].append((generated[i], delta.tokens))
+                    generated[i] += len(delta.text)
+                    filters[i].feed(delta.text)
+                    if early_stop and all(f.done for f in filters):
+                        trace.engine_end = ENGINE_EARLY_STOP
+                        break  # every candidate is complete: leaving the block aborts the engine request
+                else:
+                    trace.engine_end = ENGINE_FINISHED
+        finally:
+            trace.engine_closed_ms = trace.since_start()
+        trace.tokens_generated = engine.generated_tokens(request.request_id)
         self.debounce.engine_latency(time.monotonic() - started)
         shown: list[str] = []
         for stream_filter, pieces in zip(filters, deltas):
@@ -236,7 +260,13 @@ class Completer:
                 continue
             shown.append(text)
             shown_end = stream_filter.skipped + len(text)
-            self._counters.tokens_shown += sum(tokens for start, tokens in pieces if start < shown_end)
+            tokens_shown = sum(tokens for start, tokens in pieces if start < shown_end)
+            self._counters.tokens_shown += tokens_shown
+            trace.tokens_shown += tokens_shown
         if invoked:
             self._counters.candidates_returned += len(shown)
         return tuple(shown)
+
+
+def _ms_since(start: float) -> float:
+    return round((time.monotonic() - start) * 1000, 1)

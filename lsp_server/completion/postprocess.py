@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.openai_wire import first_stop
+from engine.remote.wire import first_stop
 
 from ..text import indent_width
 

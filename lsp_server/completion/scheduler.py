@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -60,6 +61,7 @@ class Turn:
         self.granted = False
         self.shed = False
         self.in_engine = False
+        self.superseded_at: float | None = None
 
     @property
     def superseded(self) -> bool:
@@ -68,9 +70,14 @@ class Turn:
 
     def supersede(self) -> None:
         """Drop this turn: wake it if it waits, cancel its engine work if it runs."""
+        if self.superseded_at is None:
+            self.superseded_at = time.monotonic()  # when the reason to stop arrived (the trace)
         self._superseded.set()
         self._wake.set()
-        if self._work is not None:
+        # Once: work already being cancelled (the client's $/cancelRequest of the same request
+        # reached it first, a loop turn ago) must not be cancelled again while it unwinds: a
+        # second cancel can interrupt the engine stream's cleanup (see engine/remote/exchange.py).
+        if self._work is not None and not self._work.cancelling():
             self._work.cancel()
 
     async def debounce(self, seconds: float) -> None:

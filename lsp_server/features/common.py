@@ -12,6 +12,7 @@ from ..completion.completer import EMPTY, Completion
 from ..completion.context import display_path
 from ..completion.prompt import ContextDocument
 from ..completion.scheduler import Shed, Superseded
+from ..completion.trace import CANCELLED, DEADLINE, EMPTY as ENDED_EMPTY, ERROR, SHED, SHOWN, SUPERSEDED, Trace
 from ..text import offset_at
 
 if TYPE_CHECKING:
@@ -28,11 +29,30 @@ async def completion_at(
     Superseded requests are answered empty; a client's `$/cancelRequest` propagates as
     CancelledError (pygls then answers with the LSP cancellation error).
     """
+    msg_id = ls.protocol.msg_id
+    trace = Trace(str(msg_id), uri, "invoked" if invoked else "automatic")
+    try:
+        completion = await _completion_at(ls, uri, position, invoked, trace)
+    except asyncio.CancelledError:
+        trace.stop_reason_at(ls.protocol.cancelled_at.pop(msg_id, None))
+        trace.finish(CANCELLED)
+        raise
+    finally:
+        if trace.answer_ms is None:
+            trace.finish(ERROR)
+        ls.traces.write(trace)
+    return completion
+
+
+async def _completion_at(
+    ls: VllmLanguageServer, uri: str, position: types.Position, invoked: bool, trace: Trace,
+) -> Completion:
     counters = ls.counters
     counters.completions_requested += 1
     document = ls.protocol.documents.get(uri)
     if document is None:  # not open, or out of sync with the editor (logged)
         counters.completions_empty += 1
+        trace.finish(ENDED_EMPTY)
         return EMPTY
     text = document.source
     offset = offset_at(text, position.line, position.character, encoding=ls.position_encoding)
@@ -46,8 +66,11 @@ async def completion_at(
                 completion = await ls.completer.complete(
                     text, offset, turn, uri=uri, invoked=invoked,
                     path=display_path(uri, ls.workspace.root_uri), documents=other_documents(ls, uri),
+                    trace=trace,
                 )
         except TimeoutError:
+            trace.stop_reason_at(trace.started + deadline)
+            trace.finish(DEADLINE)
             counters.completions_timed_out += 1
             counters.completions_empty += 1
             log.warning("completion for %s took longer than requestTimeoutMs (%.0f ms): aborted", uri, deadline * 1000)
@@ -55,8 +78,11 @@ async def completion_at(
             return EMPTY
         except Shed:
             counters.requests_shed += 1
+            trace.finish(SHED)
             return EMPTY
         except Superseded as superseded:
+            trace.stop_reason_at(turn.superseded_at)
+            trace.finish(SUPERSEDED)
             if superseded.reached_engine:
                 counters.completions_superseded += 1
             else:
@@ -70,6 +96,7 @@ async def completion_at(
         ls.host.status("ready", f"completed in {completion.latency_ms:.0f} ms")
     else:
         counters.completions_empty += 1
+    trace.finish(SHOWN if completion.text else ERROR if trace.error else ENDED_EMPTY)
     return completion
 
 

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 async def initialize(ls: VllmLanguageServer, params: types.InitializeParams) -> None:
     """Adopt the client's settings; the engine starts after `initialized`."""
     ls.apply_settings(params.initialization_options)
+    ls.loop_lag.start()
 
 
 async def initialized(ls: VllmLanguageServer, params: types.InitializedParams) -> None:
@@ -28,6 +29,8 @@ async def shutdown(ls: VllmLanguageServer, params: None) -> None:
     """Stop the engine (and its processes) before the client's `exit`."""
     log.info("shutdown requested: stopping the engine")
     await ls.host.close()
+    await ls.loop_lag.stop()
+    ls.traces.close()
 
 
 async def did_change_configuration(ls: VllmLanguageServer, params: types.DidChangeConfigurationParams) -> None:

@@ -117,11 +117,7 @@ class EngineHost:
         current = self.engine.counters() if self.engine is not None else EngineCounters()
         # vLLM's in-process metrics are process-wide but start again from zero with each new
         # AsyncLLM (it unregisters the old collectors): a retired engine's count is added like the rest.
-        total = EngineCounters(**{
-            name: getattr(current, name) + getattr(self._retired, name) for name in vars(current)
-        })
-        total.requests_in_flight = current.requests_in_flight
-        return total
+        return current.plus(self._retired)
 
     def start(self, settings: EngineSettings) -> None:
         """Start (or restart, if its settings changed) the engine in the background."""
@@ -184,9 +180,7 @@ class EngineHost:
             self.report_failure(message)
 
     def _retire(self, engine: Engine) -> None:
-        old = engine.counters()
-        for name in vars(old):
-            setattr(self._retired, name, getattr(self._retired, name) + getattr(old, name))
+        self._retired = engine.counters().plus(self._retired)
 
     async def _begin_progress(self, token: str, title: str) -> bool:
         progress = self._progress()

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="requests timed through the server and directly for the overhead ratio (default 4)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON to FILE")
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the comparison to FILE.png")
+    parser.add_argument("--trace", type=Path, metavar="FILE.jsonl",
+                        help="write every completion's trace record (how it ended, where the time went) to "
+                        "FILE as JSON lines, with its profile")
     parser.add_argument("--seed", type=int, default=0, help="seed of the typing plans and holes (default 0)")
     parser.add_argument("--startup-timeout", type=float, default=600, metavar="SECONDS",
                         help="give up when an engine is not ready after this long (default 600)")
@@ -105,6 +108,7 @@ def options_from(args: argparse.Namespace):
         startup_timeout=args.startup_timeout,
         answer_timeout=args.answer_timeout,
         server_flags=["-v"] * args.verbose + (["--log-file", args.log_file] if args.log_file else []),
+        trace=args.trace,
     )
 
 

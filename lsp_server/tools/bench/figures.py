@@ -2,10 +2,13 @@
 
 Server side (`vllm-ls/stats`, sampled before and after the replay; the engine is idle at both):
 - engine requests per 100 keystrokes: `engine_requests_started` / keystrokes × 100;
-- waste ratio: 1 - `tokens_shown` / `engine_tokens_generated` (engine work nobody was shown);
-- tokens after a cancel: (`engine_tokens_generated` - `tokens_received`) / `engine_requests_aborted`,
-  the tokens the engine computed after the server stopped reading, per request it stopped (a cancel,
-  a newer keystroke, or the post-processor knowing the answer); None when nothing was stopped;
+- the engine's own word (`engine_truth`): in-process the engine core's counters (`engine_core_*`),
+  remote vLLM's `/metrics` read by the bench around the replay;
+- waste ratio: 1 - `tokens_shown` / generated (engine work nobody was shown);
+- tokens after a cancel: tokens the engine generated that nobody read, per request the server
+  stopped before the engine finished it (a cancel, a newer keystroke, the post-processor knowing the
+  answer, a deadline): in-process `engine_core_tokens_unread` / `engine_core_requests_stopped`,
+  remote (vLLM's count - `tokens_received`) / `engine_requests_aborted`; None when nothing was stopped;
 - prefix-cache hit ratio: `prompt_tokens_cached` / `prompt_tokens`.
 
 Client side (the bench's record of every request). A completion is *shown* when the answer is
@@ -85,20 +88,51 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return None if denominator <= 0 else numerator / denominator
 
 
-def server_figures(delta: Mapping[str, int], keystrokes: int) -> dict[str, Any]:
-    generated = delta.get("engine_tokens_generated", 0)
+def engine_truth(delta: Mapping[str, int], server_generated: float | None = None) -> dict[str, Any]:
+    """What the engine generated and what of it nobody read, per request stopped before the engine
+    finished it, from the engine's own accounting: in-process the engine core (`engine_core_*`:
+    vLLM's frontend forgets a request when it is aborted), remote vLLM's `/metrics` as the bench read
+    it (`server_generated`), else the server's `engine_tokens_generated`."""
     received = delta.get("tokens_received", 0)
+    frontend = delta.get("engine_tokens_generated", 0)
+    after_stop = None
+    if "engine_core_tokens_unread" in delta:
+        source, generated = "engine core", delta.get("engine_core_tokens_generated", 0)
+        unread, stopped = delta["engine_core_tokens_unread"], delta.get("engine_core_requests_stopped", 0)
+        after_stop = delta.get("engine_core_tokens_after_stop", 0)
+    else:
+        source = "vLLM /metrics" if server_generated is not None else "engine_tokens_generated"
+        generated = int(server_generated) if server_generated is not None else frontend
+        unread, stopped = max(0, generated - received), delta.get("engine_requests_aborted", 0)
+    return {
+        "source": source,
+        "generated": generated,
+        "received": received,
+        "requests_stopped": stopped,
+        "unread": unread,
+        "unread_per_stop": _round(ratio(unread, stopped), 3),
+        # In-process only: the part of `unread` that reached the server after the stop (the rest
+        # was waiting in vLLM's queue, read late).
+        "after_stop_per_stop": _round(ratio(after_stop, stopped), 3) if after_stop is not None else None,
+        # The old figure, from vLLM's frontend counter: blind to work after an abort in-process.
+        "frontend_unread_per_stop": _round(ratio(max(0, frontend - received), stopped), 3),
+    }
+
+
+def server_figures(delta: Mapping[str, int], keystrokes: int, server_generated: float | None = None) -> dict[str, Any]:
+    truth = engine_truth(delta, server_generated)
+    generated = truth["generated"]
     shown = delta.get("tokens_shown", 0)
-    aborted = delta.get("engine_requests_aborted", 0)
     waste = ratio(generated - shown, generated)
-    after_cancel = ratio(max(0, generated - received), aborted)
     hit = ratio(delta.get("prompt_tokens_cached", 0), delta.get("prompt_tokens", 0))
     return {
         "engine_requests_per_100_keystrokes": _round(100 * delta.get("engine_requests_started", 0) / keystrokes, 2)
         if keystrokes else None,
         # Nothing generated wastes nothing.
         "waste_ratio": _round(_clamp(waste), 4) if waste is not None else 0.0,
-        "tokens_after_cancel": _round(after_cancel, 3),
+        # Tokens the engine made that nobody read, per request stopped early (None: none stopped).
+        "tokens_after_cancel": truth["unread_per_stop"],
+        "engine_truth": truth,
         "prefix_cache_hit_ratio": _round(_clamp(hit), 4) if hit is not None else None,
     }
 
@@ -124,8 +158,9 @@ def client_figures(records: Iterable[RequestRecord]) -> dict[str, Any]:
     }
 
 
-def run_figures(delta: Mapping[str, int], records: Sequence[RequestRecord], keystrokes: int) -> dict[str, Any]:
-    figures = {**server_figures(delta, keystrokes), **client_figures(records)}
+def run_figures(delta: Mapping[str, int], records: Sequence[RequestRecord], keystrokes: int,
+                server_generated: float | None = None) -> dict[str, Any]:
+    figures = {**server_figures(delta, keystrokes, server_generated), **client_figures(records)}
     styles = sorted({r.style for r in records})
     if len(styles) > 1:
         figures["by_style"] = {style: client_figures(r for r in records if r.style == style) for style in styles}

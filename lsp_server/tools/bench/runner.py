@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
+import json
 import os
 import platform
 import sys
@@ -24,10 +25,12 @@ from typing import Any
 
 import psutil
 
+from engine.remote.metering import GENERATION
+
+from ...settings import parse_settings
 from ..check.runner import public_url
 from ..client import HeadlessClient, server_command
-from ...settings import parse_settings
-from . import overhead, quality
+from . import overhead, quality, vllm_metrics
 from .direct import DirectEngine
 from .figures import run_figures, stats_delta
 from .holes import punch_holes
@@ -76,6 +79,7 @@ class Options:
     startup_timeout: float = 600.0
     answer_timeout: float = 120.0
     server_flags: list[str] = field(default_factory=list)
+    trace: Path | None = None  # every completion's trace record, from every server, as JSON lines
 
     def base_settings(self) -> dict[str, Any]:
         base: dict[str, Any] = {}
@@ -102,7 +106,8 @@ class Bench:
         first = opts.profiles[0]
         clients = {
             profile.name: HeadlessClient(
-                server_command(opts.engine_urls, opts.model, opts.server_flags), settings=profile.settings,
+                server_command(opts.engine_urls, opts.model, [*opts.server_flags, *self._trace_flags(profile)]),
+                settings=profile.settings,
                 stderr=sys.stderr if opts.server_flags else None,
                 on_status=lambda status, name=profile.name: self._status(name, status))
             for profile in opts.profiles
@@ -152,6 +157,32 @@ class Bench:
                         await client.stop()
             with contextlib.suppress(Exception):
                 await direct.close()
+            self._collect_traces()
+
+    def _trace_part(self, profile: Profile) -> Path | None:
+        trace = self.options.trace
+        return None if trace is None else trace.with_name(f"{trace.name}.{profile.name}.part")
+
+    def _trace_flags(self, profile: Profile) -> list[str]:
+        part = self._trace_part(profile)
+        if part is None:
+            return []
+        part.unlink(missing_ok=True)
+        return ["--trace", str(part)]
+
+    def _collect_traces(self) -> None:
+        """One file of every server's traces, each line with its profile."""
+        if self.options.trace is None:
+            return
+        with self.options.trace.open("w", encoding="utf-8") as out:
+            for profile in self.options.profiles:
+                part = self._trace_part(profile)
+                if part is None or not part.exists():
+                    continue
+                for line in part.read_text(encoding="utf-8").splitlines():
+                    with contextlib.suppress(ValueError):
+                        out.write(json.dumps({"profile": profile.name, **json.loads(line)}) + "\n")
+                part.unlink()
 
     async def _replay(self, client: HeadlessClient, profile: Profile, editors: int) -> dict[str, Any]:
         opts = self.options
@@ -168,15 +199,19 @@ class Bench:
             await prime(client, profile.settings, [(u, p.initial, p.cursor) for u, p in zip(uris, plans)],
                         opts.answer_timeout)
             before = await settle(client)
+            servers_before = await vllm_metrics.settled(opts.engine_urls) if opts.engine_urls else None
             began = time.perf_counter()
             records = await replay(client, plans, uris, opts.answer_timeout)
             duration = time.perf_counter() - began
             after = await settle(client)
+            servers_after = await vllm_metrics.settled(opts.engine_urls) if opts.engine_urls else None
         finally:
             peaks = await sampler.stop()
             for uri in uris:
                 client.close(uri)
         delta = stats_delta(before, after)
+        server_generated = (servers_after[GENERATION] - servers_before[GENERATION]
+                            if servers_before is not None and servers_after is not None else None)
         run = {
             "profile": profile.name,
             "settings": profile.settings,
@@ -184,10 +219,12 @@ class Bench:
             "styles": {style: sum(p.style == style for p in plans) for style in sorted({p.style for p in plans})},
             "keystrokes": keystrokes,
             "duration_s": round(duration, 1),
-            **run_figures(delta, records, keystrokes),
+            **run_figures(delta, records, keystrokes, server_generated),
             **peaks,
             # The debounce interval the server used last (the adaptive one learns it).
             "debounce_ms": after.get("debounce_ms"),
+            # The server's event-loop lag over the last minute of the replay (its reaction floor).
+            "event_loop_lag_ms": {"max": after.get("event_loop_lag_max_ms"), "p99": after.get("event_loop_lag_p99_ms")},
             "stats": delta,
         }
         self.say(f"[{profile.name}] {run['engine_requests_per_100_keystrokes']} engine requests per 100 keystrokes, "
