@@ -1,9 +1,10 @@
 """Answer early, keep going in the background, reuse the stream being typed through: over real LSP
 against the real embedded engine. Every path that starts engine work is stopped here (a
 contradicting keystroke, didClose, $/cancelRequest, shutdown) and checked from the engine's own
-accounting: nothing left running, `engine_requests_in_flight` back to 0, each engine request ended
-as aborted or finished as it should, and at most a decode step generated after the server stopped
-reading (vLLM's own token counter against the tokens the server read)."""
+accounting: nothing left running (`engine_requests_in_flight` and the engine core's
+`engine_core_requests_running` back to 0), each engine request ended as aborted or finished as it
+should, and at most a decode step generated that the server never read, counted by the engine core
+itself (`engine_core_tokens_unread`: vLLM's frontend forgets an aborted request)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from .lsp_helpers import configure, inline, inline_params, insert, open_document
 
 FIB = "def fibonacci(n):\n    "
 #: A block (its first line answers early), short enough to finish within a test.
-BLOCK = {"scheduling.debounceMs": 0, "generation.multiline": "always", "generation.maxTokens": 64,
-         "generation.maxLines": 12}
+#: The deadline is long: on a 2-core machine shared with other engines the first request of a cold
+#: engine has taken more than the default 30 s.
+BLOCK = {"scheduling.debounceMs": 0, "scheduling.requestTimeoutMs": 180000, "generation.multiline": "always",
+         "generation.maxTokens": 64, "generation.maxLines": 12}
 #: A keystroke no model writes there: it contradicts whatever the stream generated.
 FORM_FEED = "\x0c"
 #: A background that runs long enough to be caught running: no early stop, a high token limit.
@@ -35,7 +38,8 @@ async def settled(client, timeout: float = 120) -> dict:
     """Stats once no engine stream runs and the engine has nothing in flight."""
     async def idle():
         now = await stats(client)
-        return now if now["engine_requests_in_flight"] == 0 and now["streams_running"] == 0 else None
+        idle = now["engine_requests_in_flight"] == 0 and now["streams_running"] == 0
+        return now if idle and now["engine_core_requests_running"] == 0 else None
 
     return await wait_for(idle, timeout, "engine streams to end")
 
@@ -50,10 +54,14 @@ async def in_the_background(client, before: dict, tokens: int = 4) -> dict:
     return await wait_for(running, 120, "a stream to run in the background")
 
 
-def assert_stopped_within_a_step(after: dict, before: dict) -> None:
-    generated = delta(after, before, "engine_tokens_generated")
+def assert_stopped_within_a_step(after: dict, before: dict, stopped: int = 1) -> None:
+    """The engine core stopped `stopped` requests, each within a decode step of the server's stop."""
+    generated = delta(after, before, "engine_core_tokens_generated")
     received = delta(after, before, "tokens_received")
-    assert generated - received <= 1, f"the engine generated {generated} tokens, the server read {received}"
+    unread = delta(after, before, "engine_core_tokens_unread")
+    assert delta(after, before, "engine_core_requests_stopped") == stopped
+    assert unread <= stopped, f"the engine core generated {generated} tokens, the server read {received}"
+    assert generated == received + unread
 
 
 def close(client, uri: str) -> None:
@@ -74,7 +82,8 @@ async def test_the_first_line_is_answered_early_and_the_rest_of_the_block_comes_
     ended = delta(after, before, "background_streams_finished") + delta(after, before, "background_streams_aborted")
     assert ended == 1 and delta(after, before, "engine_requests_aborted") + delta(after, before, "engine_requests_finished") == 1
     assert delta(after, before, "background_tokens") > 0
-    assert_stopped_within_a_step(after, before)
+    # The block ends by the post-processor (an abort) or at the token limit (the engine's own end).
+    assert_stopped_within_a_step(after, before, stopped=delta(after, before, "engine_requests_aborted"))
 
     # The user accepts the first line: the next lines were generated meanwhile, no engine call.
     insert(client, uri, 1, 4, first[0])
@@ -161,7 +170,7 @@ async def cancelled(client, future, msg_id: str) -> None:
 
 async def test_a_cancelled_request_leaves_its_stream_to_the_next_keystroke_which_contradicts_it(client):
     # VS Code cancels its outstanding request before every keystroke; the keystroke decides.
-    await configure(client, {**LONG, "generation.answerDeadlineMs": 600000})
+    await configure(client, {**LONG, "generation.answerDeadlineMs": 60000})
     uri = open_document(client, FIB)
     before = await settled(client)
     future = await waiting_request(client, uri, "cancel-then-type", before)
@@ -177,7 +186,7 @@ async def test_a_cancelled_request_leaves_its_stream_to_the_next_keystroke_which
 
 
 async def test_a_cancelled_request_leaves_its_stream_to_the_next_request_until_the_document_closes(client):
-    await configure(client, {**LONG, "generation.answerDeadlineMs": 600000, "scheduling.cache": False})
+    await configure(client, {**LONG, "generation.answerDeadlineMs": 60000, "scheduling.cache": False})
     uri = open_document(client, FIB)
     before = await settled(client)
     future = await waiting_request(client, uri, "cancel-then-ask", before)
