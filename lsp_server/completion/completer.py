@@ -250,7 +250,7 @@ class Completer:
                     trace.engine_end = ENGINE_FINISHED
         finally:
             trace.engine_closed_ms = trace.since_start()
-        trace.tokens_generated = engine.generated_tokens(request.request_id)
+            trace.tokens_generated = engine.generated_tokens(request.request_id)
         self.debounce.engine_latency(time.monotonic() - started)
         shown: list[str] = []
         for stream_filter, pieces in zip(filters, deltas):
