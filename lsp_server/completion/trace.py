@@ -101,6 +101,8 @@ class TraceLog:
         self._file = open(path, "a", encoding="utf-8", buffering=1) if path else None  # noqa: SIM115
 
     def write(self, trace: Trace) -> None:
+        if self._file is None and not log.isEnabledFor(logging.DEBUG):
+            return  # nobody reads it: not even the JSON is made
         line = trace.line()
         log.debug("completion %s", line)
         if self._file is not None:

@@ -184,3 +184,19 @@ def test_the_trace_says_what_the_engine_did_and_where_the_time_went():
     typed = TEXT + "ma"
     complete(engine, typed, len(typed), FAST, completer=completer, trace=cached)
     assert cached.ended == CACHED and cached.engine_request is None
+
+
+def test_the_trace_log_writes_one_json_line_per_completion(tmp_path):
+    import json
+
+    from lsp_server.completion.trace import SHOWN, TraceLog
+
+    path = tmp_path / "trace.jsonl"
+    traces = TraceLog(str(path))
+    trace = Trace("1", URI, "automatic")
+    trace.finish(SHOWN)
+    traces.write(trace)
+    traces.close()
+    record = json.loads(path.read_text())
+    assert record["id"] == "1" and record["ended"] == SHOWN and record["answer_ms"] >= 0
+    assert "started" not in record
