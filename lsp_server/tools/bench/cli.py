@@ -144,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # servers and engines have been stopped on the way out
         print("vllm-ls bench: interrupted", file=sys.stderr)
         return 130
+    report.versus_baseline(result["runs"])
     result["targets"] = report.targets(result)
     print(report.render(result), file=out)
     try:

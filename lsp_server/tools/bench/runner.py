@@ -201,7 +201,7 @@ class Bench:
             before = await settle(client)
             servers_before = await vllm_metrics.settled(opts.engine_urls) if opts.engine_urls else None
             began = time.perf_counter()
-            records = await replay(client, plans, uris, opts.answer_timeout)
+            records = await replay(client, plans, uris, opts.answer_timeout, opts.typist, opts.seed)
             duration = time.perf_counter() - began
             after = await settle(client)
             servers_after = await vllm_metrics.settled(opts.engine_urls) if opts.engine_urls else None
@@ -212,14 +212,17 @@ class Bench:
         delta = stats_delta(before, after)
         server_generated = (servers_after[GENERATION] - servers_before[GENERATION]
                             if servers_before is not None and servers_after is not None else None)
+        # What the users did: a key typed or a suggestion accepted is one action (and one request).
+        actions = len(records)
         run = {
             "profile": profile.name,
             "settings": profile.settings,
             "editors": editors,
             "styles": {style: sum(p.style == style for p in plans) for style in sorted({p.style for p in plans})},
-            "keystrokes": keystrokes,
+            "keystrokes": actions,
+            "planned_keystrokes": keystrokes,
             "duration_s": round(duration, 1),
-            **run_figures(delta, records, keystrokes, server_generated),
+            **run_figures(delta, records, actions, server_generated),
             **peaks,
             # The debounce interval the server used last (the adaptive one learns it).
             "debounce_ms": after.get("debounce_ms"),
