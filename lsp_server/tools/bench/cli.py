@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", choices=["vscode", "neovim", "both"], default="both",
                         help="vscode: cancel the outstanding request on each keystroke; neovim: never cancel; "
                         "both (default): alternate per editor")
-    parser.add_argument("--profiles", default="vllm-ls,naive", metavar="LIST",
-                        help=f"settings profiles to compare, one server each (default vllm-ls,naive); built-in: "
+    parser.add_argument("--profiles", default="vllm-ls,v0.1,naive", metavar="LIST",
+                        help=f"settings profiles to compare, one server each (default vllm-ls,v0.1,naive); built-in: "
                         f"{', '.join(BUILTIN)}; or name={{settings JSON}}")
     parser.add_argument("--quality", action=argparse.BooleanOptionalAction, default=True,
                         help="also score infill on holes punched in the files (default: yes)")

@@ -256,6 +256,8 @@ class Bench:
             "cps": typist.cps,
             "style": opts.style,
             "profiles": {p.name: p.settings for p in opts.profiles},
+            # Settings of built-in profiles this server does not know (features not built yet).
+            "left_out": {p.name: list(p.left_out) for p in opts.profiles if p.left_out},
             "holes": len(self.holes),
             "probes": len(self.probes),
             "seed": opts.seed,

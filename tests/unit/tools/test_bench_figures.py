@@ -18,7 +18,7 @@ from lsp_server.tools.bench.figures import (
     stats_delta,
 )
 from lsp_server.tools.bench.overhead import choose_probes, summarize
-from lsp_server.tools.bench.profiles import BUILTIN, parse_profiles
+from lsp_server.tools.bench.profiles import BUILTIN, known_settings, parse_profiles
 from lsp_server.tools.bench import report
 
 
@@ -134,7 +134,7 @@ def test_accept_latency_is_from_the_accept_to_the_next_suggestion_shown():
 
 def test_profiles_builtin_inline_and_rejected():
     naive, inline = parse_profiles('naive,quick={"scheduling": {"debounceMs": 50}, "prompt.template": "prefix-only"}')
-    assert naive.settings == BUILTIN["naive"]
+    assert naive.settings == known_settings(BUILTIN["naive"])
     assert naive.settings["scheduling.cancelPrevious"] is False and naive.settings["generation.earlyStop"] is False
     assert inline.name == "quick" and inline.settings == {"scheduling.debounceMs": 50, "prompt.template": "prefix-only"}
     # Commas and escaped quotes inside the JSON do not split the list.
@@ -145,6 +145,18 @@ def test_profiles_builtin_inline_and_rejected():
                 "x={"):
         with pytest.raises(ValueError):
             parse_profiles(bad)
+
+
+def test_builtin_profiles_send_only_the_settings_this_server_knows():
+    from lsp_server.tools.bench.profiles import FEATURES_OFF, known_settings
+    from lsp_server.settings import parse_settings
+
+    (baseline,) = parse_profiles("v0.1")
+    assert parse_settings(baseline.settings)[1] == []  # nothing the server would reject
+    assert set(baseline.left_out) | set(baseline.settings) == set(FEATURES_OFF)
+    assert known_settings({"scheduling": {"debounceMs": 5}, "generation.noSuchFeature": True,
+                           "prompt.template": {"layout": "{prefix}"}}) == {
+        "scheduling.debounceMs": 5, "prompt.template": {"layout": "{prefix}"}}
 
 
 def test_probes_sit_after_an_opening_parenthesis():
@@ -284,7 +296,7 @@ def test_command_line_defaults_and_choices(tmp_path):
 
     options = options_from(_args())
     assert (options.editors, options.keystrokes, options.typist.cps, options.style) == ([2], 300, 6.0, "both")
-    assert [p.name for p in options.profiles] == ["vllm-ls", "naive"]
+    assert [p.name for p in options.profiles] == ["vllm-ls", "v0.1", "naive"]
     assert options.quality and options.holes == 12 and options.probes == 4
     assert [f.name for f in options.files] == ["textwrap.py", "shlex.py", "graphlib.py", "sched.py"]
     assert parse_editor_counts("1,32,1") == [1, 32]
