@@ -7,6 +7,11 @@ model writes the line (9 requests in 10 were served after auto-indentation). So 
 the indentation the syntax expects, prompts the model after it, and puts it in front of the
 suggestion, so the editor inserts it together with the code.
 
+The pipeline then completes the text as if the user had typed the indentation (`indented`): the
+prompt ends with it, the post-processor judges lines against it, the typed-ahead cache keeps the
+suggestion under it (so accepting it, or typing the spaces by hand, finds the next lines), and a
+keystroke other than the indentation contradicts the engine stream as any other would.
+
 The indentation expected is the enclosing block body's:
 - after a line that opens a block (ends in `:`, `{`, `(` or `[`, comments aside) one level deeper
   than that line;
@@ -28,6 +33,13 @@ _TRAILING_COMMENT = re.compile(r"\s+(#|//).*$")
 #: How far back to look for the previous non-blank line and the file's indentation step.
 _LOOK_BACK_LINES = 200
 _DEFAULT_STEP = "    "
+
+
+def indented(text: str, offset: int) -> tuple[str, int, str]:
+    """`text` with the supplied indentation at `offset`: (that text, the offset after the
+    indentation, the indentation; empty and `text` unchanged when there is none to supply)."""
+    lead = supplied_indentation(text[:offset], text[offset:])
+    return (text[:offset] + lead + text[offset:], offset + len(lead), lead) if lead else (text, offset, "")
 
 
 def supplied_indentation(before: str, after: str) -> str:

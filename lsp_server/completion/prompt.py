@@ -25,8 +25,6 @@ from typing import Literal
 
 from engine.templates import Template
 
-from .indent import supplied_indentation
-
 Multiline = Literal["auto", "always", "never"]
 #: Token count of a piece of text (a chunk, see the module docstring).
 Count = Callable[[str], int]
@@ -56,8 +54,6 @@ class PromptOptions:
     context_quantum: int = 128
     #: Other documents smaller than this after cutting are not worth their header.
     min_context_tokens: int = 32
-    #: At column 0 of an empty line inside a body, supply the body's indentation (`indent.py`).
-    auto_indent: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,9 +84,6 @@ class Prompt:
     files: tuple[str, ...] = ()
     #: The last non-blank lines above the cursor's line, oldest first (repetition is judged by them).
     previous_lines: tuple[str, ...] = ()
-    #: Indentation supplied in front of the cursor (`auto_indent`): the prompt ends with it, and the
-    #: suggestion is `lead` + what the model writes, so the editor inserts it.
-    lead: str = ""
 
 
 def is_mid_line(line_suffix: str) -> bool:
@@ -115,8 +108,7 @@ def build_prompt(
     """The prompt for `text` at `offset` in `template`'s layout, within the token budget, with
     the stop rules that end the completion (module docstring for the layout rules)."""
     offset = max(0, min(offset, len(text)))
-    lead = supplied_lead(text, offset, options)
-    before, after = text[:offset] + lead, text[offset:]
+    before, after = text[:offset], text[offset:]
     window = max(1, options.max_prompt_tokens) * _WINDOW_CHARS_PER_TOKEN
     start, first_line = _window_start(before, window, options.prefix_step_lines)
     before_chunks, after_chunks = chunks(before[start:]), chunks(after[: _window_end(after, window)])
@@ -162,13 +154,7 @@ def build_prompt(
         tokens=options.max_prompt_tokens - available + prefix_tokens + rendered_suffix_tokens + files_tokens,
         files=tuple(p for p, _ in files),
         previous_lines=_previous_lines(before_chunks),
-        lead=lead,
     )
-
-
-def supplied_lead(text: str, offset: int, options: PromptOptions) -> str:
-    """The indentation the server supplies at the cursor (see `indent.py`); empty when none."""
-    return supplied_indentation(text[:offset], text[offset:]) if options.auto_indent else ""
 
 
 def _previous_lines(before: list[str], n: int = 3) -> tuple[str, ...]:

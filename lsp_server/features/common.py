@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from lsprotocol import types
 
 from ..completion.completer import EMPTY, Completion
 from ..completion.context import display_path
+from ..completion.indent import indented
 from ..completion.prompt import ContextDocument
 from ..completion.scheduler import Shed, Superseded
 from ..completion.trace import CANCELLED, DEADLINE, EMPTY as ENDED_EMPTY, ERROR, SHED, SHOWN, SUPERSEDED, Trace
@@ -56,6 +58,11 @@ async def _completion_at(
         return EMPTY
     text = document.source
     offset = offset_at(text, position.line, position.character, encoding=ls.position_encoding)
+    # At column 0 of an empty body line: complete after the indentation the body needs, and offer it
+    # with the code (the model would start with a line break and answer nothing).
+    lead = ""
+    if ls.settings.generation.auto_indent:
+        text, offset, lead = indented(text, offset)
     ls.recent.touch(uri)
     deadline = ls.settings.scheduling.request_timeout_ms / 1000
     async with ls.scheduler.turn(uri) as turn:
@@ -97,7 +104,15 @@ async def _completion_at(
     else:
         counters.completions_empty += 1
     trace.finish(SHOWN if completion.text else ERROR if trace.error else ENDED_EMPTY)
-    return completion
+    return with_lead(completion, lead)
+
+
+def with_lead(completion: Completion, lead: str) -> Completion:
+    """`completion` with `lead` (the supplied indentation) in front of every candidate."""
+    if not lead or not completion.text:
+        return completion
+    return dataclasses.replace(completion, text=lead + completion.text,
+                               texts=tuple(lead + text for text in completion.texts))
 
 
 def other_documents(ls: VllmLanguageServer, uri: str) -> list[ContextDocument]:

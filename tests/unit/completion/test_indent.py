@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lsp_server.completion.indent import indentation_step, supplied_indentation
+from lsp_server.completion.indent import indentation_step, indented, supplied_indentation
 
 
 def at_cursor(document: str) -> str:
@@ -62,20 +62,9 @@ def test_always_whitespace_and_only_at_column_0(before, after):
         assert before == "" or before.endswith(("\n", "\r"))
 
 
-def _count(text: str) -> int:
-    return -(-len(text) // 4)
 
-
-def test_the_prompt_ends_with_the_supplied_indentation_and_says_so():
-    from engine.templates import builtin
-    from lsp_server.completion.prompt import PromptOptions, build_prompt
-
+def test_indented_text_is_the_text_with_the_indentation_typed():
     text = "def total(items):\n\n    return 0\n"
-    offset = text.index("\n") + 1  # column 0 of the empty body line
-    on = build_prompt(text, offset, builtin("qwen2.5-coder"), PromptOptions(auto_indent=True), _count)
-    assert on.lead == "    " and on.line_prefix == "    "
-    assert on.prefix == text[:offset] + "    " and on.suffix == text[offset:]
-    assert on.text == f"<|fim_prefix|>{text[:offset]}   <|fim_suffix|>{text[offset:]}<|fim_middle|>"
-    assert on.heal == " "  # the model writes the last space with its first word, as after any space
-    off = build_prompt(text, offset, builtin("qwen2.5-coder"), PromptOptions(), _count)
-    assert off.lead == "" and off.prefix == text[:offset] and off.line_prefix == ""
+    offset = text.index("\n") + 1
+    assert indented(text, offset) == ("def total(items):\n    \n    return 0\n", offset + 4, "    ")
+    assert indented(text, offset - 1) == (text, offset - 1, "")
