@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "e.g. vllm-ls,paths compares prefix-only with prefix-only-paths")
     parser.add_argument("--probes", type=int, default=4, metavar="N",
                         help="requests timed through the server and directly for the overhead ratio (default 4)")
+    parser.add_argument("--serial", action=argparse.BooleanOptionalAction, default=None,
+                        help="start each profile's server when its turn comes instead of all at once (less "
+                        "memory, longer run); default: only when the machine lacks the memory for all "
+                        "in-process engines at once")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON to FILE")
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the comparison to FILE.png")
     parser.add_argument("--trace", type=Path, metavar="FILE.jsonl",
@@ -107,6 +111,7 @@ def options_from(args: argparse.Namespace):
         seed=args.seed,
         startup_timeout=args.startup_timeout,
         answer_timeout=args.answer_timeout,
+        serial=args.serial,
         server_flags=["-v"] * args.verbose + (["--log-file", args.log_file] if args.log_file else []),
         trace=args.trace,
     )

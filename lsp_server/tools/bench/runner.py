@@ -2,7 +2,9 @@
 and the infill holes, in an order that keeps the measurements apart.
 
 All servers and the direct engine start together (loading is not measured, and overlapping it
-saves minutes); after that only one thing works at a time: a profile's replay, then its overhead
+saves minutes), unless the machine has not the memory for all of their in-process engines at once
+(or `--serial` says so): then each server starts when its turn comes. After that only one thing
+works at a time: a profile's replay, then its overhead
 probes, then (for the first profile's server) the infill holes. A server is stopped as soon as it is
 no longer needed, and every server and engine is stopped on the way out, whatever happens.
 """
@@ -43,6 +45,8 @@ from .schedule import Plan, Typist, plan_editors
 DEFAULT_MODULES = ("textwrap.py", "shlex.py", "graphlib.py", "sched.py")
 
 JSON_FORMAT_VERSION = 1
+#: What one in-process engine and its server take (measured: ~0.7 GB server, ~3.2 GB engine processes).
+ENGINE_MEMORY_GB = 4.0
 
 
 def default_files() -> list[Path]:
@@ -80,6 +84,8 @@ class Options:
     answer_timeout: float = 120.0
     server_flags: list[str] = field(default_factory=list)
     trace: Path | None = None  # every completion's trace record, from every server, as JSON lines
+    #: Start each server when its turn comes (None: when memory is short for all at once).
+    serial: bool | None = None
 
     def base_settings(self) -> dict[str, Any]:
         base: dict[str, Any] = {}
@@ -100,6 +106,7 @@ class Bench:
         self.probes = overhead.choose_probes(self.files, options.probes, options.seed)
         self.holes = punch_holes(self.files, options.holes, options.seed) if options.quality else []
         self.base = options.base_settings()
+        self.serial = self._serial()
 
     async def run(self) -> dict[str, Any]:
         opts = self.options
@@ -118,16 +125,26 @@ class Bench:
         started = time.perf_counter()
         # Other work on the machine shows in every latency: say how busy it was.
         load_at_start = psutil.getloadavg()[0]
+        serial = self.serial
         try:
-            self.say(f"starting {len(clients)} server{'s' if len(clients) > 1 else ''} "
-                     f"({', '.join(clients)}) and the direct engine ({direct.name})...")
-            await _all_or_none([*(c.start(wait_ready=opts.startup_timeout) for c in clients.values()),
-                                direct.start()])
+            if serial:
+                self.say(f"starting the direct engine ({direct.name}); each server starts when its turn comes "
+                         f"(--serial{'' if opts.serial else ': not enough memory for all engines at once'})...")
+                await direct.start()
+            else:
+                self.say(f"starting {len(clients)} server{'s' if len(clients) > 1 else ''} "
+                         f"({', '.join(clients)}) and the direct engine ({direct.name})...")
+                await _all_or_none([*(c.start(wait_ready=opts.startup_timeout) for c in clients.values()),
+                                    direct.start()])
             self.say(f"ready after {time.perf_counter() - started:.0f} s")
             runs: list[dict[str, Any]] = []
             quality_result = None
             for profile in opts.profiles:
                 client = clients[profile.name]
+                if serial:
+                    loading = time.perf_counter()
+                    await client.start(wait_ready=opts.startup_timeout)
+                    self.say(f"[{profile.name}] ready after {time.perf_counter() - loading:.0f} s")
                 profile_runs = [await self._replay(client, profile, n) for n in opts.editors]
                 self.say(f"[{profile.name}] overhead: {len(self.probes)} probes through the server and directly")
                 probe = await overhead.measure(client, direct, profile, self.base, self.probes, opts.answer_timeout)
@@ -183,6 +200,15 @@ class Bench:
                     with contextlib.suppress(ValueError):
                         out.write(json.dumps({"profile": profile.name, **json.loads(line)}) + "\n")
                 part.unlink()
+
+    def _serial(self) -> bool:
+        opts = self.options
+        if opts.serial is not None:
+            return opts.serial
+        if opts.engine_urls:
+            return False  # a remote engine: the servers are small
+        needed = ENGINE_MEMORY_GB * (len(opts.profiles) + 1)
+        return psutil.virtual_memory().available / 1024**3 < needed
 
     async def _replay(self, client: HeadlessClient, profile: Profile, editors: int) -> dict[str, Any]:
         opts = self.options
@@ -261,6 +287,7 @@ class Bench:
             "holes": len(self.holes),
             "probes": len(self.probes),
             "seed": opts.seed,
+            "serial": self.serial,
         }
 
     def _status(self, name: str, status: dict[str, Any]) -> None:
