@@ -191,6 +191,30 @@ class GenerationSettings(_Group):
         description="Stop the engine as soon as the completion is known to be complete "
         "(end of line, end of block) instead of generating up to the token limit.",
     )
+    answer_early: bool = Field(
+        default=True,
+        description="Answer a typing-triggered request as soon as its first line is complete instead of "
+        "waiting for the whole block (see `answerDeadlineMs`). Explicitly invoked requests always wait "
+        "for whole candidates.",
+    )
+    answer_deadline_ms: int = Field(
+        default=0, ge=0, le=60000,
+        description="With `answerEarly`: how long a block may take to complete before the lines complete so "
+        "far are shown (at least one). 0: show the first complete line at once.",
+    )
+    continue_in_background: bool = Field(
+        default=True,
+        description="After an early answer, keep generating the block in the background and keep its lines "
+        "in the typed-ahead cache, so accepting or typing the first line shows the next ones without an "
+        "engine call. Stopped by a keystroke that contradicts it, a newer request of the document that "
+        "needs the engine, the end of the block, or a request waiting for an engine slot.",
+    )
+    reuse_stream: bool = Field(
+        default=True,
+        description="A keystroke that agrees with what the engine is generating does not abort it: the "
+        "new request is served from that generation (waiting for the rest of its line if needed). Only a "
+        "keystroke that contradicts it aborts it.",
+    )
 
 
 class SchedulingSettings(_Group):

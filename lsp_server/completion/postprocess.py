@@ -85,7 +85,27 @@ class StreamFilter:
 
     def result(self) -> str:
         """The completion to show (see the module docstring for the filters)."""
-        text = self.text if self.cut is None else self.text[: self.cut]
+        return self._filtered(self.text if self.cut is None else self.text[: self.cut])
+
+    def lines_so_far(self) -> str:
+        """What `result()` would be if the stream ended after its last line break: the complete
+        lines generated so far, filtered. An answer given before the block is complete shows this
+        (the line still being generated could yet change)."""
+        if self.cut is not None or not self.multiline:
+            return self.result() if self.cut is not None else ""
+        end = self.text.rfind("\n")
+        if end < 0:
+            return ""
+        text = self.text[:end]
+        cut = self._final_cut(text)
+        return self._filtered(text if cut is None else text[:cut])
+
+    @property
+    def usable(self) -> str:
+        """The generated text a completion can come from: all of it until the cut, none after."""
+        return self.text if self.cut is None else self.text[: self.cut]
+
+    def _filtered(self, text: str) -> str:
         if not self.multiline:
             text = text.split("\n", 1)[0].split("\r", 1)[0]
         text = text.rstrip()

@@ -31,6 +31,7 @@ ERROR = "error"  # the engine failed or was unavailable (answered empty)
 ENGINE_FINISHED = "finished"  # the engine ended it (token limit, a stop string, end of text)
 ENGINE_EARLY_STOP = "early stop"  # the post-processor knew the answer and stopped the engine
 ENGINE_STOPPED = "stopped"  # stopped from outside: superseded, cancelled, deadline
+ENGINE_BACKGROUND = "background"  # still running when the request was answered (completion/streams.py)
 
 
 @dataclass

@@ -76,6 +76,7 @@ async def _completion_at(
                     trace=trace,
                 )
         except TimeoutError:
+            ls.completer.abandon(uri)
             trace.stop_reason_at(trace.started + deadline)
             trace.finish(DEADLINE)
             counters.completions_timed_out += 1

@@ -28,6 +28,11 @@ async def initialized(ls: VllmLanguageServer, params: types.InitializedParams) -
 async def shutdown(ls: VllmLanguageServer, params: None) -> None:
     """Stop the engine (and its processes) before the client's `exit`."""
     log.info("shutdown requested: stopping the engine")
+    running = len(ls.completer.streams)
+    await ls.completer.close()
+    # The engine's own count, after every stream was closed: the shutdown test reads this line.
+    log.info("shutdown: %d engine streams aborted; engine requests in flight: %d", running,
+             ls.host.counters().requests_in_flight)
     await ls.host.close()
     await ls.loop_lag.stop()
     ls.traces.close()
