@@ -172,6 +172,13 @@ class GenerationSettings(_Group):
         "in front of the code. Without it the model starts with a line break and most such requests "
         "come back empty.",
     )
+    speculate: bool = Field(
+        default=True,
+        description="After a suggestion is shown and the engine is idle, compute the completion that "
+        "follows accepting it (at the lowest priority: any request that needs the engine stops it, and so "
+        "does any keystroke but the accept), so accepting shows the next suggestion at once. Needs "
+        "`reuseStream` and `scheduling.cache`.",
+    )
     temperature: float = Field(
         default=0.0, ge=0.0, le=2.0,
         description="Sampling temperature; 0 is greedy (deterministic, best for ghost text).",

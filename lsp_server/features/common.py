@@ -56,13 +56,12 @@ async def _completion_at(
         counters.completions_empty += 1
         trace.finish(ENDED_EMPTY)
         return EMPTY
-    text = document.source
-    offset = offset_at(text, position.line, position.character, encoding=ls.position_encoding)
+    source = document.source
+    cursor = offset_at(source, position.line, position.character, encoding=ls.position_encoding)
     # At column 0 of an empty body line: complete after the indentation the body needs, and offer it
     # with the code (the model would start with a line break and answer nothing).
-    lead = ""
-    if ls.settings.generation.auto_indent:
-        text, offset, lead = indented(text, offset)
+    text, offset, lead = indented(source, cursor) if ls.settings.generation.auto_indent else (source, cursor, "")
+    path, documents = display_path(uri, ls.workspace.root_uri), other_documents(ls, uri)
     ls.recent.touch(uri)
     deadline = ls.settings.scheduling.request_timeout_ms / 1000
     async with ls.scheduler.turn(uri) as turn:
@@ -71,8 +70,7 @@ async def _completion_at(
             # closed, the engine aborts), but the editor gets an empty answer instead of an error.
             async with asyncio.timeout(deadline):
                 completion = await ls.completer.complete(
-                    text, offset, turn, uri=uri, invoked=invoked,
-                    path=display_path(uri, ls.workspace.root_uri), documents=other_documents(ls, uri),
+                    text, offset, turn, uri=uri, invoked=invoked, path=path, documents=documents,
                     trace=trace,
                 )
         except TimeoutError:
@@ -105,7 +103,10 @@ async def _completion_at(
     else:
         counters.completions_empty += 1
     trace.finish(SHOWN if completion.text else ERROR if trace.error else ENDED_EMPTY)
-    return with_lead(completion, lead)
+    completion = with_lead(completion, lead)
+    if completion.text and not invoked:
+        ls.speculation.shown(uri, source, cursor, completion.text, path, documents)
+    return completion
 
 
 def with_lead(completion: Completion, lead: str) -> Completion:

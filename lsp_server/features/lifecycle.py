@@ -28,6 +28,7 @@ async def initialized(ls: VllmLanguageServer, params: types.InitializedParams) -
 async def shutdown(ls: VllmLanguageServer, params: None) -> None:
     """Stop the engine (and its processes) before the client's `exit`."""
     log.info("shutdown requested: stopping the engine")
+    await ls.speculation.close()
     running = len(ls.completer.streams)
     await ls.completer.close()
     # The engine's own count, after every stream was closed: the shutdown test reads this line.
