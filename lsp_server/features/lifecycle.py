@@ -31,6 +31,9 @@ async def shutdown(ls: VllmLanguageServer, params: None) -> None:
     await ls.speculation.close()
     running = len(ls.completer.streams)
     await ls.completer.close()
+    # The engine's own aborted count with it: the speculation shutdown test reads this line.
+    log.info("shutdown: %d speculations aborted since start; engine requests aborted: %d",
+             ls.counters.speculations_aborted, ls.host.counters().requests_aborted)
     # The engine's own count, after every stream was closed: the shutdown test reads this line.
     log.info("shutdown: %d engine streams aborted; engine requests in flight: %d", running,
              ls.host.counters().requests_in_flight)
