@@ -9,7 +9,9 @@ import pytest
 
 from .lsp_helpers import configure, inline, insert, open_document, stats, wait_for
 
-QUICK = {"scheduling.debounceMs": 0}
+#: No speculation after the answer: the test counts the engine requests the typed indentation
+#: costs, which must be none.
+QUICK = {"scheduling.debounceMs": 0, "generation.speculate": False}
 
 #: Documents with `|` at column 0 of an empty body line, and the indentation the body needs.
 BODIES = [
