@@ -28,7 +28,8 @@ that comes later is not counted as shown).
   at the new cursor (the user looks after an accept; an accept with nothing shown before the user
   types on has no latency and counts as not served). Accepted share: characters inserted by accepts
   of all characters inserted;
-- tokens shown per engine token: `tokens_shown` / `engine_tokens_generated` (1 - waste).
+- tokens shown per engine token: `tokens_shown` / `engine_tokens_generated` (1 - waste);
+- speculation share: `speculation_tokens` / generated, the engine work spent on speculation.
 """
 
 from __future__ import annotations
@@ -143,6 +144,9 @@ def server_figures(delta: Mapping[str, int], keystrokes: int, server_generated: 
         # Nothing generated wastes nothing.
         "waste_ratio": _round(_clamp(waste), 4) if waste is not None else 0.0,
         "tokens_shown_per_engine_token": _round(per_token, 4),
+        # The share of the engine's work that went into speculation (None: the server does not speculate).
+        "speculation_share": _round(ratio(delta["speculation_tokens"], generated), 4)
+        if "speculation_tokens" in delta else None,
         # Tokens the engine made that nobody read, per request stopped early (None: none stopped).
         "tokens_after_cancel": truth["unread_per_stop"],
         "engine_truth": truth,

@@ -98,7 +98,7 @@ def feel_table(runs: Sequence[dict[str, Any]]) -> list[str]:
 
 def runs_table(runs: Sequence[dict[str, Any]]) -> list[str]:
     """What it cost: engine requests, waste, cache reuse, overhead and memory."""
-    header = ("profile", "editors", "req/100k", f"/{BASELINE_PROFILE}", "waste", "shown/tok", "tok/cancel",
+    header = ("profile", "editors", "req/100k", f"/{BASELINE_PROFILE}", "waste", "shown/tok", "spec", "tok/cancel",
               "cache hit", "overhead", "RSS srv", "RSS eng")
     rows = [header]
     for run in runs:
@@ -106,6 +106,7 @@ def runs_table(runs: Sequence[dict[str, Any]]) -> list[str]:
             run["profile"], str(run["editors"]),
             _num(run["engine_requests_per_100_keystrokes"]), _vs(run, "engine_requests_per_100_keystrokes"),
             _pct(run["waste_ratio"]), _num(run.get("tokens_shown_per_engine_token"), "{:.2f}"),
+            _pct(run.get("speculation_share")),
             _num(run["tokens_after_cancel"], "{:.2f}"), _pct(run["prefix_cache_hit_ratio"]),
             _num(run["overhead_ratio"], "{:.2f}x"),
             _num(run["peak_rss_mb"], "{:.0f} MB"), _num(run["peak_rss_engine_mb"], "{:.0f} MB"),

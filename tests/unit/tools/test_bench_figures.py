@@ -130,6 +130,8 @@ def test_accept_latency_is_from_the_accept_to_the_next_suggestion_shown():
     assert figures["pauses"] == {"total": 1, "served": 1} and figures["pauses_served_ratio"] == 1.0
     assert figures["shown_while_typing"] == 1
     assert figures["tokens_shown_per_engine_token"] == 0.25 and figures["waste_ratio"] == 0.75
+    assert figures["speculation_share"] is None  # a server without speculation
+    assert run_figures({"engine_tokens_generated": 40, "speculation_tokens": 10}, records, 5)["speculation_share"] == 0.25
 
 
 def test_profiles_builtin_inline_and_rejected():
