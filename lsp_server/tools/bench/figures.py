@@ -29,7 +29,10 @@ that comes later is not counted as shown).
   types on has no latency and counts as not served). Accepted share: characters inserted by accepts
   of all characters inserted;
 - tokens shown per engine token: `tokens_shown` / `engine_tokens_generated` (1 - waste);
-- speculation share: `speculation_tokens` / generated, the engine work spent on speculation.
+- speculation share: `speculation_tokens` / generated, the engine work spent on speculation;
+- accept latency by source (with the servers' traces, `--trace`): the accepts served from the
+  typed-ahead cache (the next lines were already generated), from an engine stream still running
+  (reused), or by a new engine request.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class RequestRecord:
     inserted: str = ""
     #: perf_counter since when the user has seen this suggestion (`acceptance.seen_since`).
     seen_since: float | None = None
+    #: The LSP request id (the server's trace record of it carries the same id).
+    request_id: str = ""
 
     @property
     def shown(self) -> bool:
@@ -181,6 +186,34 @@ def client_figures(records: Iterable[RequestRecord]) -> dict[str, Any]:
             **outcomes,
         },
     }
+
+
+#: Where an answer came from, by the server's trace record of it (completion/trace.py).
+SOURCES = ("cache", "stream", "engine")
+
+
+def trace_source(trace: Mapping[str, Any]) -> str | None:
+    """`cache`, `stream` (a live stream another request started, waited on without a debounce) or
+    `engine` (a new engine request); None for an answer that showed nothing."""
+    if trace.get("ended") == "cached":
+        return "cache"
+    if trace.get("ended") != "shown":
+        return None
+    if trace.get("engine_end") == "background" and trace.get("debounce_ms") is None:
+        return "stream"
+    return "engine"
+
+
+def accept_latency_by_source(records: Iterable[RequestRecord], traces: Mapping[str, Mapping[str, Any]]
+                             ) -> dict[str, dict[str, Any]]:
+    """The accept latency of the accepts served, split by where their answer came from."""
+    split: dict[str, list[float]] = {source: [] for source in SOURCES}
+    for record in records:
+        trace = traces.get(record.request_id)
+        source = trace_source(trace) if trace is not None else None
+        if record.accepted and record.shown and source is not None and record.latency_ms is not None:
+            split[source].append(record.latency_ms)
+    return {source: latency_summary(values) for source, values in split.items()}
 
 
 def run_figures(delta: Mapping[str, int], records: Sequence[RequestRecord], keystrokes: int,

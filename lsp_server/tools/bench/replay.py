@@ -104,6 +104,7 @@ async def type_plan(
         record = RequestRecord(plan.editor, plan.style, len(outstanding), now, action.pause_after,
                                deadline=now + action.gap, accepted=action.accepted, inserted=action.text)
         msg_id, future = client.send(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, text, cursor))
+        record.request_id = msg_id
         future.add_done_callback(lambda f, r=record, shown=on_screen: _answered(r, f, shown))
         on_record(record)
         outstanding.append((msg_id, future, record))

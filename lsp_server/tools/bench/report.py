@@ -96,6 +96,20 @@ def feel_table(runs: Sequence[dict[str, Any]]) -> list[str]:
     return _align(rows)
 
 
+def accept_source_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """Accept latency by where the answer came from (runs with the servers' traces only)."""
+    lines = []
+    for run in runs:
+        split = run.get("accept_latency_by_source_ms")
+        if not split:
+            continue
+        parts = [f"{source} {_ms(s['p50'])} ms (n={s['n']})" for source, s in split.items() if s["n"]]
+        lines.append(f"  {run['profile']} ({run['editors']} ed.) accept p50 by source: "
+                     + (", ".join(parts) if parts else "none served"))
+    return ["accept latency by source (cache: the next lines were there; stream: waited on a running one; "
+            "engine: a new request):", *lines, ""] if lines else []
+
+
 def runs_table(runs: Sequence[dict[str, Any]]) -> list[str]:
     """What it cost: engine requests, waste, cache reuse, overhead and memory."""
     header = ("profile", "editors", "req/100k", f"/{BASELINE_PROFILE}", "waste", "shown/tok", "spec", "tok/cancel",
@@ -197,9 +211,17 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             f"{_pct(served)} ({run['pauses']['served']}/{run['pauses']['total']})")
         accept = _p50(run.get("accept_latency_ms"))
         accepts = run.get("accepts") or {"served": 0, "total": 0}
-        add(f"accept latency p50 <= {ACCEPT_P50_MAX_MS:g} ms", accept,
-            None if accept is None else accept <= ACCEPT_P50_MAX_MS,
-            f"{_ms(accept)} ms ({accepts['served']} of {accepts['total']} accepts followed by a suggestion)")
+        cached = (run.get("accept_latency_by_source_ms") or {}).get("cache")
+        if cached is not None:
+            # The issue's target: when the next lines were already generated (answered from the cache).
+            add(f"accept latency p50 <= {ACCEPT_P50_MAX_MS:g} ms when the next lines were there", cached["p50"],
+                None if cached["p50"] is None else cached["p50"] <= ACCEPT_P50_MAX_MS,
+                f"{_ms(cached['p50'])} ms ({cached['n']} accepts answered from the cache; all "
+                f"{accepts['served']} served: p50 {_ms(accept)} ms)")
+        else:
+            add(f"accept latency p50 <= {ACCEPT_P50_MAX_MS:g} ms", accept,
+                None if accept is None else accept <= ACCEPT_P50_MAX_MS,
+                f"{_ms(accept)} ms ({accepts['served']} of {accepts['total']} accepts followed by a suggestion)")
         base = baseline_of(run, runs)
         if base is not None:
             mine, theirs = _p50(run["shown_latency_ms"]), _p50(base["shown_latency_ms"])
@@ -245,6 +267,7 @@ def render(result: dict[str, Any]) -> str:
         "what users feel:",
         *feel_table(result["runs"]),
         "",
+        *accept_source_lines(result["runs"]),
         "what it costs:",
         *runs_table(result["runs"]),
         "",

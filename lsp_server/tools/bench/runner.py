@@ -34,7 +34,7 @@ from ..check.runner import public_url
 from ..client import HeadlessClient, server_command
 from . import overhead, quality, vllm_metrics
 from .direct import DirectEngine
-from .figures import run_figures, stats_delta
+from .figures import accept_latency_by_source, run_figures, stats_delta
 from .holes import punch_holes
 from .memory import RssSampler
 from .profiles import Profile
@@ -107,6 +107,8 @@ class Bench:
         self.holes = punch_holes(self.files, options.holes, options.seed) if options.quality else []
         self.base = options.base_settings()
         self.serial = self._serial()
+        #: Each replay's records until its server's traces can be read (`_split_accepts`).
+        self._records: dict[tuple[str, int], list] = {}
 
     async def run(self) -> dict[str, Any]:
         opts = self.options
@@ -156,6 +158,7 @@ class Bench:
                     quality_result = await self._quality(client, direct, direct_settings)
                 await client.stop()
                 stopped.add(profile.name)
+                self._split_accepts(profile, profile_runs)
             return {
                 "format": JSON_FORMAT_VERSION,
                 "machine": {**machine(), "load_average": {"start": round(load_at_start, 2),
@@ -186,6 +189,20 @@ class Bench:
             return []
         part.unlink(missing_ok=True)
         return ["--trace", str(part)]
+
+    def _split_accepts(self, profile: Profile, runs: list[dict[str, Any]]) -> None:
+        """With traces (the server has stopped: its file is whole), the accept latency by source."""
+        part = self._trace_part(profile)
+        if part is None or not part.exists():
+            return
+        traces: dict[str, dict[str, Any]] = {}
+        for line in part.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                traces[str(record.get("id"))] = record
+        for run in runs:
+            records = self._records.pop((profile.name, run["editors"]), [])
+            run["accept_latency_by_source_ms"] = accept_latency_by_source(records, traces)
 
     def _collect_traces(self) -> None:
         """One file of every server's traces, each line with its profile."""
@@ -236,6 +253,7 @@ class Bench:
             for uri in uris:
                 client.close(uri)
         delta = stats_delta(before, after)
+        self._records[(profile.name, editors)] = records
         server_generated = (servers_after[GENERATION] - servers_before[GENERATION]
                             if servers_before is not None and servers_after is not None else None)
         # What the users did: a key typed or a suggestion accepted is one action (and one request).
