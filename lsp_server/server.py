@@ -14,6 +14,7 @@ from .completion.completer import Completer
 from .completion.context import RecentDocuments
 from .completion.counters import ServerCounters
 from .completion.scheduler import Scheduler
+from .completion.speculation import Speculation
 from .completion.trace import TraceLog
 from .features import completion, documents, inline_completion, lifecycle, stats
 from .hosting.engine_host import EngineHost
@@ -48,6 +49,8 @@ class VllmLanguageServer(LanguageServer):
             max_in_flight=lambda: self.settings.scheduling.max_in_flight,
         )
         self.completer = Completer(self.host, self.counters, lambda: self.settings)
+        self.speculation = Speculation(self.completer, self.scheduler, self.host, self.counters,
+                                       lambda: self.settings, self._document_text)
         self.recent = RecentDocuments()
         self.traces = TraceLog(trace_file)  # one record per completion (completion/trace.py)
         self.loop_lag = LoopLag()
@@ -75,6 +78,10 @@ class VllmLanguageServer(LanguageServer):
             if raw is not None:
                 self._show_message("vllm-ls settings: " + "; ".join(problems), error=False)
         return settings
+
+    def _document_text(self, uri: str) -> str | None:
+        document = self.protocol.documents.get(uri, quiet=True)
+        return document.source if document is not None else None
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         report_server_error(error, source)

@@ -165,6 +165,20 @@ class GenerationSettings(_Group):
         default=48, ge=1, le=1024, description="Most tokens generated for a single-line completion."
     )
     max_lines: int = Field(default=8, ge=1, le=200, description="Most lines in a block completion.")
+    auto_indent: bool = Field(
+        default=True,
+        description="With the cursor at column 0 of an empty line inside a body (an editor without "
+        "auto-indent, or a blank line), complete after the indentation the body needs and offer it "
+        "in front of the code. Without it the model starts with a line break and most such requests "
+        "come back empty.",
+    )
+    speculate: bool = Field(
+        default=True,
+        description="After a suggestion is shown and the engine is idle, compute the completion that "
+        "follows accepting it (at the lowest priority: any request that needs the engine stops it, and so "
+        "does any keystroke but the accept), so accepting shows the next suggestion at once. Needs "
+        "`reuseStream` and `scheduling.cache`.",
+    )
     temperature: float = Field(
         default=0.0, ge=0.0, le=2.0,
         description="Sampling temperature; 0 is greedy (deterministic, best for ghost text).",

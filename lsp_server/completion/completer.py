@@ -269,6 +269,17 @@ class Completer:
             budget -= exact - limit + _CONTEXT_MARGIN
         return prompt
 
+    def speculate(
+        self, engine: Engine, prompt: Prompt, settings: Settings, uri: str, before: str, after: str, lease: Lease,
+    ) -> LiveStream:
+        """Start a stream nobody waits for (completion/speculation.py): the automatic completion at
+        `before`|`after`, a text the document does not have yet; it runs in the background at once."""
+        # Nobody's request: its trace is not logged (the speculation counters tell its story).
+        trace = Trace("", uri, "speculation")
+        stream = self._start(engine, prompt, settings, False, uri, before, after, lease, trace)
+        stream.release_reservation()
+        return stream
+
     def _start(
         self, engine: Engine, prompt: Prompt, settings: Settings, invoked: bool, uri: str,
         before: str, after: str, lease: Lease, trace: Trace,

@@ -45,5 +45,10 @@ class ServerCounters:
     background_streams_aborted_closed: int = 0  # its document closed, or the server shut down
     background_streams_aborted_timeout: int = 0  # a request waiting on it ran out of requestTimeoutMs
     background_streams_aborted_unwanted: int = 0  # nobody could use it any more (settings turned off)
+    # Speculation (completion/speculation.py): streams at the text after accepting a suggestion.
+    speculations_started: int = 0
+    speculations_finished: int = 0  # ended by the engine or complete: their lines are in the cache
+    speculations_aborted: int = 0  # stopped: a keystroke, a request that needed the engine, a close
+    speculation_tokens: int = 0  # tokens the engine generated for them
     streams_running: int = 0  # now, not since start: engine streams being read, in the background or not
 

@@ -22,6 +22,10 @@ completion/streams.py), which releases it when it ends, and `Turn.wait()` waits 
 way `run()` does, without a slot of its own. A lease whose holder nobody waits for can *yield*: when
 a turn finds every slot taken, yielding leases are preempted first (their work is aborted), oldest
 first, one per waiting turn, so background work never keeps a waiting user from the engine.
+
+Speculative work (completion/speculation.py) has the lowest priority: it gets a slot only when no
+other engine work runs or waits (`idle_lease`), and any turn that asks for a slot preempts it at
+once, free slots or not, so it never shares the engine with a request someone waits for.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ class Lease:
         self._preempt: Callable[[], None] | None = None
         self.preempted = False
         self.released = False
+        #: Speculative work: preempted by any turn that asks for a slot (see `Scheduler.idle_lease`).
+        self.lowest = False
 
     @property
     def yielding(self) -> bool:
@@ -226,8 +232,21 @@ class Scheduler:
         """Turns waiting in line for an engine slot now."""
         return len(self._waiting)
 
+    def idle_lease(self, uri: str) -> Lease | None:
+        """A slot of the lowest priority, only when no other engine work runs or waits; None
+        otherwise. Its holder must `yield_to_waiters` at once: any turn that asks for a slot
+        then preempts it, whether or not a slot is free."""
+        if self._running or self._waiting:
+            return None
+        lease = self._lease(uri)
+        lease.lowest = True
+        return lease
+
     def _try_admit(self, turn: Turn) -> bool:
         """Take a slot now, or join the line (shedding its oldest beyond the bound) and return False."""
+        for lease in list(self._running):
+            if lease.lowest:
+                lease.preempt()  # speculation never shares the engine with a request someone waits for
         self._grant()
         if not self._waiting and len(self._running) < self._max_in_flight():
             turn.lease = self._lease(turn.uri)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from lsprotocol import types
 
 from ..completion.completer import EMPTY, Completion
 from ..completion.context import display_path
+from ..completion.indent import indented
 from ..completion.prompt import ContextDocument
 from ..completion.scheduler import Shed, Superseded
 from ..completion.trace import CANCELLED, DEADLINE, EMPTY as ENDED_EMPTY, ERROR, SHED, SHOWN, SUPERSEDED, Trace
@@ -54,8 +56,12 @@ async def _completion_at(
         counters.completions_empty += 1
         trace.finish(ENDED_EMPTY)
         return EMPTY
-    text = document.source
-    offset = offset_at(text, position.line, position.character, encoding=ls.position_encoding)
+    source = document.source
+    cursor = offset_at(source, position.line, position.character, encoding=ls.position_encoding)
+    # At column 0 of an empty body line: complete after the indentation the body needs, and offer it
+    # with the code (the model would start with a line break and answer nothing).
+    text, offset, lead = indented(source, cursor) if ls.settings.generation.auto_indent else (source, cursor, "")
+    path, documents = display_path(uri, ls.workspace.root_uri), other_documents(ls, uri)
     ls.recent.touch(uri)
     deadline = ls.settings.scheduling.request_timeout_ms / 1000
     async with ls.scheduler.turn(uri) as turn:
@@ -64,8 +70,7 @@ async def _completion_at(
             # closed, the engine aborts), but the editor gets an empty answer instead of an error.
             async with asyncio.timeout(deadline):
                 completion = await ls.completer.complete(
-                    text, offset, turn, uri=uri, invoked=invoked,
-                    path=display_path(uri, ls.workspace.root_uri), documents=other_documents(ls, uri),
+                    text, offset, turn, uri=uri, invoked=invoked, path=path, documents=documents,
                     trace=trace,
                 )
         except TimeoutError:
@@ -98,7 +103,18 @@ async def _completion_at(
     else:
         counters.completions_empty += 1
     trace.finish(SHOWN if completion.text else ERROR if trace.error else ENDED_EMPTY)
+    completion = with_lead(completion, lead)
+    if completion.text and not invoked:
+        ls.speculation.shown(uri, source, cursor, completion.text, path, documents)
     return completion
+
+
+def with_lead(completion: Completion, lead: str) -> Completion:
+    """`completion` with `lead` (the supplied indentation) in front of every candidate."""
+    if not lead or not completion.text:
+        return completion
+    return dataclasses.replace(completion, text=lead + completion.text,
+                               texts=tuple(lead + text for text in completion.texts))
 
 
 def other_documents(ls: VllmLanguageServer, uri: str) -> list[ContextDocument]:

@@ -20,7 +20,7 @@ async def did_open(ls: VllmLanguageServer, params: types.DidOpenTextDocumentPara
 
 async def did_change(ls: VllmLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
     """A keystroke: drops the document's request that has not reached the engine yet, and the engine
-    streams of the document that the new text contradicts."""
+    streams of the document that the new text contradicts (a speculation waiting to start too)."""
     uri = params.text_document.uri
     ls.scheduler.document_changed(uri)
     text = None
@@ -29,6 +29,7 @@ async def did_change(ls: VllmLanguageServer, params: types.DidChangeTextDocument
         document = ls.protocol.documents.get(uri, quiet=True)
         text = document.source if document is not None else ""
     ls.completer.document_changed(uri, text)
+    ls.speculation.document_changed(uri)
     ls.recent.touch(uri)
 
 
@@ -36,6 +37,7 @@ async def did_close(ls: VllmLanguageServer, params: types.DidCloseTextDocumentPa
     """A document closed: its requests and cached suggestions go."""
     ls.scheduler.document_closed(params.text_document.uri)
     ls.completer.document_closed(params.text_document.uri)
+    ls.speculation.document_closed(params.text_document.uri)
     ls.recent.forget(params.text_document.uri)
 
 

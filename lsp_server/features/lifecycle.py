@@ -28,8 +28,12 @@ async def initialized(ls: VllmLanguageServer, params: types.InitializedParams) -
 async def shutdown(ls: VllmLanguageServer, params: None) -> None:
     """Stop the engine (and its processes) before the client's `exit`."""
     log.info("shutdown requested: stopping the engine")
+    await ls.speculation.close()
     running = len(ls.completer.streams)
     await ls.completer.close()
+    # The engine's own aborted count with it: the speculation shutdown test reads this line.
+    log.info("shutdown: %d speculations aborted since start; engine requests aborted: %d",
+             ls.counters.speculations_aborted, ls.host.counters().requests_aborted)
     # The engine's own count, after every stream was closed: the shutdown test reads this line.
     log.info("shutdown: %d engine streams aborted; engine requests in flight: %d", running,
              ls.host.counters().requests_in_flight)

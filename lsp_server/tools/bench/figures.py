@@ -22,7 +22,17 @@ that comes later is not counted as shown).
 - pauses served: of the pauses, how many got a completion shown;
 - shown while typing: completions shown at keystrokes inside a burst (mostly the typed-ahead cache
   answering as the user types what the suggestion said);
-- completion latency: the keystroke-to-answer time of every non-empty answer, shown or too late.
+- completion latency: the keystroke-to-answer time of every non-empty answer, shown or too late;
+- accepts: the user accepted a shown suggestion that agreed with what it meant to type (inserted in
+  one edit, `acceptance.py`); accept latency is the time from that edit to the next completion shown
+  at the new cursor (the user looks after an accept; an accept with nothing shown before the user
+  types on has no latency and counts as not served). Accepted share: characters inserted by accepts
+  of all characters inserted;
+- tokens shown per engine token: `tokens_shown` / `engine_tokens_generated` (1 - waste);
+- speculation share: `speculation_tokens` / generated, the engine work spent on speculation;
+- accept latency by source (with the servers' traces, `--trace`): the accepts served from the
+  typed-ahead cache (the next lines were already generated), from an engine stream still running
+  (reused), or by a new engine request.
 """
 
 from __future__ import annotations
@@ -49,6 +59,13 @@ class RequestRecord:
     #: Until when an answer is still shown: the editor's next keystroke (when it was sent), or after
     #: the last keystroke the end of its planned pause.
     deadline: float | None = None
+    #: The action was an accepted suggestion (Tab), not a typed key; `inserted` is what it inserted.
+    accepted: bool = False
+    inserted: str = ""
+    #: perf_counter since when the user has seen this suggestion (`acceptance.seen_since`).
+    seen_since: float | None = None
+    #: The LSP request id (the server's trace record of it carries the same id).
+    request_id: str = ""
 
     @property
     def shown(self) -> bool:
@@ -123,6 +140,7 @@ def server_figures(delta: Mapping[str, int], keystrokes: int, server_generated: 
     truth = engine_truth(delta, server_generated)
     generated = truth["generated"]
     shown = delta.get("tokens_shown", 0)
+    per_token = ratio(shown, generated)
     waste = ratio(generated - shown, generated)
     hit = ratio(delta.get("prompt_tokens_cached", 0), delta.get("prompt_tokens", 0))
     return {
@@ -130,6 +148,10 @@ def server_figures(delta: Mapping[str, int], keystrokes: int, server_generated: 
         if keystrokes else None,
         # Nothing generated wastes nothing.
         "waste_ratio": _round(_clamp(waste), 4) if waste is not None else 0.0,
+        "tokens_shown_per_engine_token": _round(per_token, 4),
+        # The share of the engine's work that went into speculation (None: the server does not speculate).
+        "speculation_share": _round(ratio(delta["speculation_tokens"], generated), 4)
+        if "speculation_tokens" in delta else None,
         # Tokens the engine made that nobody read, per request stopped early (None: none stopped).
         "tokens_after_cancel": truth["unread_per_stop"],
         "engine_truth": truth,
@@ -140,12 +162,20 @@ def server_figures(delta: Mapping[str, int], keystrokes: int, server_generated: 
 def client_figures(records: Iterable[RequestRecord]) -> dict[str, Any]:
     items = list(records)
     outcomes = {name: sum(r.outcome == name for r in items) for name in (COMPLETION, EMPTY, CANCELLED, ERROR, UNANSWERED)}
-    pauses = [r for r in items if r.pause_after]
+    pauses = [r for r in items if r.pause_after and not r.accepted]
     served = [r.latency_ms for r in pauses if r.shown]
+    accepts = [r for r in items if r.accepted]
+    after_accept = [r.latency_ms for r in accepts if r.shown]
+    inserted = sum(len(r.inserted) for r in items)
+    accepted_chars = sum(len(r.inserted) for r in accepts)
     return {
         "shown_latency_ms": latency_summary(served),
         "pauses": {"total": len(pauses), "served": len(served)},
-        "shown_while_typing": sum(r.shown for r in items if not r.pause_after),
+        "pauses_served_ratio": _round(ratio(len(served), len(pauses)), 4),
+        "shown_while_typing": sum(r.shown for r in items if not r.pause_after and not r.accepted),
+        "accept_latency_ms": latency_summary(after_accept),
+        "accepts": {"total": len(accepts), "served": len(after_accept), "chars": accepted_chars},
+        "accepted_share": _round(ratio(accepted_chars, inserted), 4),
         "completion_latency_ms": latency_summary([r.latency_ms for r in items
                                                   if r.outcome == COMPLETION and r.latency_ms is not None]),
         "requests": {
@@ -156,6 +186,34 @@ def client_figures(records: Iterable[RequestRecord]) -> dict[str, Any]:
             **outcomes,
         },
     }
+
+
+#: Where an answer came from, by the server's trace record of it (completion/trace.py).
+SOURCES = ("cache", "stream", "engine")
+
+
+def trace_source(trace: Mapping[str, Any]) -> str | None:
+    """`cache`, `stream` (a live stream another request started, waited on without a debounce) or
+    `engine` (a new engine request); None for an answer that showed nothing."""
+    if trace.get("ended") == "cached":
+        return "cache"
+    if trace.get("ended") != "shown":
+        return None
+    if trace.get("engine_end") == "background" and trace.get("debounce_ms") is None:
+        return "stream"
+    return "engine"
+
+
+def accept_latency_by_source(records: Iterable[RequestRecord], traces: Mapping[str, Mapping[str, Any]]
+                             ) -> dict[str, dict[str, Any]]:
+    """The accept latency of the accepts served, split by where their answer came from."""
+    split: dict[str, list[float]] = {source: [] for source in SOURCES}
+    for record in records:
+        trace = traces.get(record.request_id)
+        source = trace_source(trace) if trace is not None else None
+        if record.accepted and record.shown and source is not None and record.latency_ms is not None:
+            split[source].append(record.latency_ms)
+    return {source: latency_summary(values) for source, values in split.items()}
 
 
 def run_figures(delta: Mapping[str, int], records: Sequence[RequestRecord], keystrokes: int,

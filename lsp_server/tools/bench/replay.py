@@ -1,5 +1,6 @@
 """Replaying typing against a real server, as editors do: per keystroke one incremental `didChange`
-and one `textDocument/inlineCompletion`. A VS Code-style editor sends `$/cancelRequest` for its
+and one `textDocument/inlineCompletion`; an accepted suggestion is one `didChange` that inserts it,
+and a request at the new cursor, as VS Code sends after Tab. A VS Code-style editor sends `$/cancelRequest` for its
 outstanding request before each keystroke; a Neovim-style editor never cancels (it drops answers
 for an older buffer version). All editors share one LSP session, so they share one server and its
 engine, as documents of one user would; each has its own document.
@@ -8,6 +9,7 @@ engine, as documents of one user would; each has its own document.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,8 +19,9 @@ from pygls.exceptions import JsonRpcRequestCancelled
 
 from ..client import HeadlessClient
 from ...text import position_at
+from .acceptance import Typing, seen_since
 from .figures import CANCELLED, COMPLETION, EMPTY, ERROR, RequestRecord
-from .schedule import Plan
+from .schedule import Plan, Typist
 
 #: What priming asks for: the prompt is computed (and enters the prefix cache), one token is made.
 PRIMING = {"generation.maxTokens": 1, "generation.maxLineTokens": 1, "generation.candidates": 1,
@@ -72,30 +75,37 @@ async def prime(client: HeadlessClient, settings: dict[str, Any], documents: Seq
 
 async def type_plan(
     client: HeadlessClient, plan: Plan, uri: str, t0: float, answer_timeout: float,
-    on_record: Callable[[RequestRecord], None],
+    on_record: Callable[[RequestRecord], None], typist: Typist, seed: int = 0,
 ) -> None:
-    """Type `plan` into the open document `uri`, keystroke `at` seconds counted from `t0`."""
+    """Type `plan` into the open document `uri`, each action at its moment counted from `t0`;
+    a shown suggestion that agrees with the text still to type is accepted (`acceptance.py`)."""
+    typing = Typing(plan, typist, seed)
     text, cursor = plan.initial, plan.cursor
     previous: RequestRecord | None = None
     previous_request: tuple[str, asyncio.Future] | None = None
     outstanding: list[tuple[str, asyncio.Future, RequestRecord]] = []
-    for index, key in enumerate(plan.keystrokes):
-        delay = t0 + key.at - time.perf_counter()
+    while not typing.done:
+        delay = t0 + typing.next_at - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         now = time.perf_counter()
+        on_screen = previous if previous is not None and _on_screen(previous, now) else None
+        action = typing.next(on_screen.text if on_screen else None,
+                             (on_screen.seen_since or now) - t0 if on_screen else -math.inf)
         if previous is not None:
             previous.deadline = now
         if plan.style == "vscode" and previous_request is not None and not previous_request[1].done():
             client.cancel(previous_request[0])
         start = position_at(text, cursor)
         at = types.Position(line=start.line, character=start.character)
-        client.edit(uri, at, at, key.text)
-        text = text[:cursor] + key.text + text[cursor:]
-        cursor += len(key.text)
-        record = RequestRecord(plan.editor, plan.style, index, now, key.pause_after, deadline=now + key.gap)
+        client.edit(uri, at, at, action.text)
+        text = text[:cursor] + action.text + text[cursor:]
+        cursor += len(action.text)
+        record = RequestRecord(plan.editor, plan.style, len(outstanding), now, action.pause_after,
+                               deadline=now + action.gap, accepted=action.accepted, inserted=action.text)
         msg_id, future = client.send(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, text, cursor))
-        future.add_done_callback(lambda f, r=record: _answered(r, f))
+        record.request_id = msg_id
+        future.add_done_callback(lambda f, r=record, shown=on_screen: _answered(r, f, shown))
         on_record(record)
         outstanding.append((msg_id, future, record))
         previous, previous_request = record, (msg_id, future)
@@ -108,7 +118,13 @@ async def type_plan(
             client.cancel(msg_id)  # unanswered: recorded as such, and no work is left behind
 
 
-def _answered(record: RequestRecord, future: asyncio.Future) -> None:
+def _on_screen(record: RequestRecord, now: float) -> bool:
+    """The record's suggestion is on screen at `now`: a completion that has arrived."""
+    return record.outcome == COMPLETION and record.answered is not None and record.answered <= now
+
+
+def _answered(record: RequestRecord, future: asyncio.Future, shown_before: RequestRecord | None) -> None:
+    """Record the answer; `shown_before` is the suggestion on screen when the request was sent."""
     record.answered = time.perf_counter()
     if future.cancelled():
         record.outcome = ERROR
@@ -123,16 +139,21 @@ def _answered(record: RequestRecord, future: asyncio.Future) -> None:
         texts = completion_texts(future.result())
         record.text = texts[0] if texts else ""
         record.outcome = COMPLETION if record.text.strip() else EMPTY
+        if record.outcome == COMPLETION:
+            record.seen_since = seen_since(
+                shown_before.text if shown_before else "", shown_before.seen_since if shown_before else None,
+                record.inserted, record.text, record.answered)
 
 
 async def replay(
     client: HeadlessClient, plans: Sequence[Plan], uris: Sequence[str], answer_timeout: float,
-    lead_s: float = 0.2,
+    typist: Typist, seed: int = 0, lead_s: float = 0.2,
 ) -> list[RequestRecord]:
     """Every plan typed at once into its open document; the record of every request, in send order."""
     records: list[RequestRecord] = []
     t0 = time.perf_counter() + lead_s
     await asyncio.gather(*(
-        type_plan(client, plan, uri, t0, answer_timeout, records.append) for plan, uri in zip(plans, uris)
+        type_plan(client, plan, uri, t0, answer_timeout, records.append, typist, seed)
+        for plan, uri in zip(plans, uris)
     ))
     return records

@@ -2,7 +2,9 @@
 and the infill holes, in an order that keeps the measurements apart.
 
 All servers and the direct engine start together (loading is not measured, and overlapping it
-saves minutes); after that only one thing works at a time: a profile's replay, then its overhead
+saves minutes), unless the machine has not the memory for all of their in-process engines at once
+(or `--serial` says so): then each server starts when its turn comes. After that only one thing
+works at a time: a profile's replay, then its overhead
 probes, then (for the first profile's server) the infill holes. A server is stopped as soon as it is
 no longer needed, and every server and engine is stopped on the way out, whatever happens.
 """
@@ -32,7 +34,7 @@ from ..check.runner import public_url
 from ..client import HeadlessClient, server_command
 from . import overhead, quality, vllm_metrics
 from .direct import DirectEngine
-from .figures import run_figures, stats_delta
+from .figures import accept_latency_by_source, run_figures, stats_delta
 from .holes import punch_holes
 from .memory import RssSampler
 from .profiles import Profile
@@ -43,6 +45,8 @@ from .schedule import Plan, Typist, plan_editors
 DEFAULT_MODULES = ("textwrap.py", "shlex.py", "graphlib.py", "sched.py")
 
 JSON_FORMAT_VERSION = 1
+#: What one in-process engine and its server take (measured: ~0.7 GB server, ~3.2 GB engine processes).
+ENGINE_MEMORY_GB = 4.0
 
 
 def default_files() -> list[Path]:
@@ -80,6 +84,8 @@ class Options:
     answer_timeout: float = 120.0
     server_flags: list[str] = field(default_factory=list)
     trace: Path | None = None  # every completion's trace record, from every server, as JSON lines
+    #: Start each server when its turn comes (None: when memory is short for all at once).
+    serial: bool | None = None
 
     def base_settings(self) -> dict[str, Any]:
         base: dict[str, Any] = {}
@@ -100,6 +106,9 @@ class Bench:
         self.probes = overhead.choose_probes(self.files, options.probes, options.seed)
         self.holes = punch_holes(self.files, options.holes, options.seed) if options.quality else []
         self.base = options.base_settings()
+        self.serial = self._serial()
+        #: Each replay's records until its server's traces can be read (`_split_accepts`).
+        self._records: dict[tuple[str, int], list] = {}
 
     async def run(self) -> dict[str, Any]:
         opts = self.options
@@ -118,16 +127,26 @@ class Bench:
         started = time.perf_counter()
         # Other work on the machine shows in every latency: say how busy it was.
         load_at_start = psutil.getloadavg()[0]
+        serial = self.serial
         try:
-            self.say(f"starting {len(clients)} server{'s' if len(clients) > 1 else ''} "
-                     f"({', '.join(clients)}) and the direct engine ({direct.name})...")
-            await _all_or_none([*(c.start(wait_ready=opts.startup_timeout) for c in clients.values()),
-                                direct.start()])
+            if serial:
+                self.say(f"starting the direct engine ({direct.name}); each server starts when its turn comes "
+                         f"(--serial{'' if opts.serial else ': not enough memory for all engines at once'})...")
+                await direct.start()
+            else:
+                self.say(f"starting {len(clients)} server{'s' if len(clients) > 1 else ''} "
+                         f"({', '.join(clients)}) and the direct engine ({direct.name})...")
+                await _all_or_none([*(c.start(wait_ready=opts.startup_timeout) for c in clients.values()),
+                                    direct.start()])
             self.say(f"ready after {time.perf_counter() - started:.0f} s")
             runs: list[dict[str, Any]] = []
             quality_result = None
             for profile in opts.profiles:
                 client = clients[profile.name]
+                if serial:
+                    loading = time.perf_counter()
+                    await client.start(wait_ready=opts.startup_timeout)
+                    self.say(f"[{profile.name}] ready after {time.perf_counter() - loading:.0f} s")
                 profile_runs = [await self._replay(client, profile, n) for n in opts.editors]
                 self.say(f"[{profile.name}] overhead: {len(self.probes)} probes through the server and directly")
                 probe = await overhead.measure(client, direct, profile, self.base, self.probes, opts.answer_timeout)
@@ -139,6 +158,7 @@ class Bench:
                     quality_result = await self._quality(client, direct, direct_settings)
                 await client.stop()
                 stopped.add(profile.name)
+                self._split_accepts(profile, profile_runs)
             return {
                 "format": JSON_FORMAT_VERSION,
                 "machine": {**machine(), "load_average": {"start": round(load_at_start, 2),
@@ -170,6 +190,20 @@ class Bench:
         part.unlink(missing_ok=True)
         return ["--trace", str(part)]
 
+    def _split_accepts(self, profile: Profile, runs: list[dict[str, Any]]) -> None:
+        """With traces (the server has stopped: its file is whole), the accept latency by source."""
+        part = self._trace_part(profile)
+        if part is None or not part.exists():
+            return
+        traces: dict[str, dict[str, Any]] = {}
+        for line in part.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                traces[str(record.get("id"))] = record
+        for run in runs:
+            records = self._records.pop((profile.name, run["editors"]), [])
+            run["accept_latency_by_source_ms"] = accept_latency_by_source(records, traces)
+
     def _collect_traces(self) -> None:
         """One file of every server's traces, each line with its profile."""
         if self.options.trace is None:
@@ -183,6 +217,15 @@ class Bench:
                     with contextlib.suppress(ValueError):
                         out.write(json.dumps({"profile": profile.name, **json.loads(line)}) + "\n")
                 part.unlink()
+
+    def _serial(self) -> bool:
+        opts = self.options
+        if opts.serial is not None:
+            return opts.serial
+        if opts.engine_urls:
+            return False  # a remote engine: the servers are small
+        needed = ENGINE_MEMORY_GB * (len(opts.profiles) + 1)
+        return psutil.virtual_memory().available / 1024**3 < needed
 
     async def _replay(self, client: HeadlessClient, profile: Profile, editors: int) -> dict[str, Any]:
         opts = self.options
@@ -201,7 +244,7 @@ class Bench:
             before = await settle(client)
             servers_before = await vllm_metrics.settled(opts.engine_urls) if opts.engine_urls else None
             began = time.perf_counter()
-            records = await replay(client, plans, uris, opts.answer_timeout)
+            records = await replay(client, plans, uris, opts.answer_timeout, opts.typist, opts.seed)
             duration = time.perf_counter() - began
             after = await settle(client)
             servers_after = await vllm_metrics.settled(opts.engine_urls) if opts.engine_urls else None
@@ -210,16 +253,20 @@ class Bench:
             for uri in uris:
                 client.close(uri)
         delta = stats_delta(before, after)
+        self._records[(profile.name, editors)] = records
         server_generated = (servers_after[GENERATION] - servers_before[GENERATION]
                             if servers_before is not None and servers_after is not None else None)
+        # What the users did: a key typed or a suggestion accepted is one action (and one request).
+        actions = len(records)
         run = {
             "profile": profile.name,
             "settings": profile.settings,
             "editors": editors,
             "styles": {style: sum(p.style == style for p in plans) for style in sorted({p.style for p in plans})},
-            "keystrokes": keystrokes,
+            "keystrokes": actions,
+            "planned_keystrokes": keystrokes,
             "duration_s": round(duration, 1),
-            **run_figures(delta, records, keystrokes, server_generated),
+            **run_figures(delta, records, actions, server_generated),
             **peaks,
             # The debounce interval the server used last (the adaptive one learns it).
             "debounce_ms": after.get("debounce_ms"),
@@ -253,9 +300,12 @@ class Bench:
             "cps": typist.cps,
             "style": opts.style,
             "profiles": {p.name: p.settings for p in opts.profiles},
+            # Settings of built-in profiles this server does not know (features not built yet).
+            "left_out": {p.name: list(p.left_out) for p in opts.profiles if p.left_out},
             "holes": len(self.holes),
             "probes": len(self.probes),
             "seed": opts.seed,
+            "serial": self.serial,
         }
 
     def _status(self, name: str, status: dict[str, Any]) -> None:
