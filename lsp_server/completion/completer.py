@@ -8,6 +8,7 @@ closes the stream, and closing is what aborts the request inside the engine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -232,6 +233,7 @@ class Completer:
         generated = [0] * n
         started = time.monotonic()
         trace.engine_request, trace.engine_end = request.request_id, ENGINE_STOPPED
+        log.debug("engine request %s started for %s", request.request_id, uri)
         try:
             async with contextlib.aclosing(engine.stream(request)) as stream:
                 async for delta in stream:
@@ -248,8 +250,13 @@ class Completer:
                         break  # every candidate is complete: leaving the block aborts the engine request
                 else:
                     trace.engine_end = ENGINE_FINISHED
+        except asyncio.CancelledError:
+            # The editor tests wait for this line to see cancel-previous happen in a real editor.
+            log.debug("engine request %s cancelled after %d characters", request.request_id, sum(generated))
+            raise
         finally:
             trace.engine_closed_ms = trace.since_start()
+        log.debug("engine request %s done after %d characters", request.request_id, sum(generated))
         trace.tokens_generated = engine.generated_tokens(request.request_id)
         self.debounce.engine_latency(time.monotonic() - started)
         shown: list[str] = []

@@ -18,7 +18,11 @@ if TYPE_CHECKING:
     from ..server import VllmLanguageServer
 
 METHOD = types.TEXT_DOCUMENT_COMPLETION
-OPTIONS = types.CompletionOptions(resolve_provider=False)
+# Where code goes on after a character that is not part of a word: clients that ask only on
+# trigger characters (Neovim 0.11's autotrigger, company) ask here too. Not space or newline:
+# clients that open a menu on every trigger (Helix) would open it after every word.
+TRIGGER_CHARACTERS = [".", "(", "[", "{", ",", ":", "="]
+OPTIONS = types.CompletionOptions(resolve_provider=False, trigger_characters=TRIGGER_CHARACTERS)
 
 _WORD_TAIL = re.compile(r"[\w$]*$")
 

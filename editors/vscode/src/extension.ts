@@ -32,7 +32,8 @@ let settingKeys: string[] = [];
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel("vllm-ls", { log: true });
   settingKeys = serverSettingKeys(context.extension.packageJSON?.contributes?.configuration, SECTION);
-  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  statusItem = vscode.window.createStatusBarItem("vllmLs.status", vscode.StatusBarAlignment.Right, 100);
+  statusItem.name = "vllm-ls";
   statusItem.command = "vllmLs.showStats";
   showStatus(undefined);
   statusItem.show();
@@ -75,6 +76,13 @@ async function start(): Promise<void> {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     initializationOptions: { [SECTION]: serverSettings() },
     outputChannel: output,
+    middleware: {
+      // VS Code shows the suggestion as ghost text. The same suggestion as a completion item
+      // (for editors without ghost text) would open the suggest widget over it, Tab would take
+      // the widget's copy, and the server would supersede one request for the document with the
+      // other. So the completion menu is never asked.
+      provideCompletionItem: () => undefined,
+    },
   };
   output.info(`starting ${executable.command} ${executable.args.join(" ")}`);
   client = new LanguageClient("vllmLs", "vllm-ls", serverOptions, clientOptions);
@@ -125,6 +133,7 @@ function showStatus(status: Status | undefined): void {
   const view = statusView(status);
   statusItem.text = view.text;
   statusItem.tooltip = `${view.tooltip}\nClick for stats.`;
+  statusItem.accessibilityInformation = { label: view.label };
   statusItem.backgroundColor =
     view.severity === "none" ? undefined : new vscode.ThemeColor(`statusBarItem.${view.severity}Background`);
 }

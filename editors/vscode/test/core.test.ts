@@ -94,6 +94,7 @@ test("status bar: loading spins, ready shows the last latency, failure is an err
     text: "$(sync~spin) vllm-ls",
     tooltip: "vllm-ls loading (embedded): loading weights",
     severity: "warning",
+    label: "vllm-ls loading: loading weights",
   });
   const ready = statusView({ state: "ready", message: "completed in 412 ms", engine: "embedded", lastLatencyMs: 411.6 });
   assert.equal(ready.text, "$(check) vllm-ls 412 ms");
@@ -104,6 +105,17 @@ test("status bar: loading spins, ready shows the last latency, failure is an err
   assert.match(failed.tooltip, /no model/);
   assert.equal(statusView(undefined).severity, "none");
   assert.equal(statusView({ state: "stopped" }).severity, "error");
+});
+
+test("status bar: a screen reader hears the state, not the icon", () => {
+  assert.equal(statusView(undefined).label, "vllm-ls starting");
+  assert.equal(statusView({ state: "loading" }).label, "vllm-ls loading");
+  assert.equal(statusView({ state: "ready", message: "completed in 412 ms", lastLatencyMs: 411.6 }).label,
+    "vllm-ls ready, 412 ms");
+  assert.equal(statusView({ state: "ready" }).label, "vllm-ls ready");
+  assert.equal(statusView({ state: "failed", message: "no model" }).label, "vllm-ls failed: no model");
+  assert.equal(statusView({ state: "unavailable", message: "down" }).label, "vllm-ls paused: down");
+  assert.equal(statusView({ state: "stopped" }).label, "vllm-ls is not running");
 });
 
 test("stats are listed with the waste the design cares about", () => {
