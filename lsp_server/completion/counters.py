@@ -31,4 +31,10 @@ class ServerCounters:
     requests_shed: int = 0  # answered empty: every engine slot taken and newer requests waiting (maxInFlight)
     requests_waiting: int = 0  # now, not since start: requests waiting for an engine slot (maxInFlight)
     handlers_pending: int = 0  # now, not since start: handlers running or held by pygls (0 when idle)
+    # What the user did with the suggestions, as editors report it (completion/offers.py).
+    completions_shown: int = 0  # drawn on screen (textDocument/didShowCompletion), once per suggestion
+    completions_accepted: int = 0  # taken whole (the item's accept command)
+    completions_partially_accepted: int = 0  # taken in part (textDocument/didPartiallyAcceptCompletion)
+    completions_dismissed: int = 0  # shown, then replaced or closed without any acceptance
+    characters_accepted: int = 0  # characters of suggestions taken, whole or in part
 

@@ -13,6 +13,7 @@ from lsprotocol import types
 
 from ..text import line_content_end, line_start, units_len, units_to_index
 from .common import completion_at
+from .outcomes import accept_command
 
 if TYPE_CHECKING:
     from ..server import VllmLanguageServer
@@ -43,6 +44,7 @@ async def completion(ls: VllmLanguageServer, params: types.CompletionParams) -> 
     word = _WORD_TAIL.search(before).group(0)
     start = types.Position(line=params.position.line, character=params.position.character - units_len(word, encoding))
     first_line = result.text.split("\n", 1)[0]
+    (offer_id,) = ls.offers.offer(params.text_document.uri, [result.text], continues=result.from_cache)
     item = types.CompletionItem(
         label=(word + first_line).strip() or result.text.strip().split("\n", 1)[0],
         kind=types.CompletionItemKind.Text,
@@ -53,6 +55,7 @@ async def completion(ls: VllmLanguageServer, params: types.CompletionParams) -> 
         preselect=True,
         insert_text_format=types.InsertTextFormat.PlainText,
         text_edit=types.TextEdit(range=types.Range(start=start, end=params.position), new_text=word + result.text),
+        command=accept_command(offer_id),  # run by the editor when the user accepts the item
     )
     # Incomplete: the editor asks again as the user types, so the suggestion follows the cursor.
     return types.CompletionList(is_incomplete=True, items=[item])
