@@ -155,6 +155,7 @@ def test_neovim_omnifunc_completes_from_the_engine(tmp_path):
     expected = before[: header + 1] + (before[header + 1] + suggestion).split("\n") + before[header + 2:]
     assert after == expected
     assert not any("\0" in line for line in after)
+    assert result["stats"]["completions_accepted"] == 1, "the plugin ran the item's accept command"
 
 
 def test_neovim_0_11_suggests_while_typing(tmp_path):
@@ -172,7 +173,8 @@ def test_neovim_0_11_suggests_while_typing(tmp_path):
     assert result["trigger_characters"], "the server declares trigger characters for autotrigger"
     assert result["mode"] == "i", "the menu opened in insert mode, while typing"
     assert result["completeopt"] == "menuone,noinsert,popup"
-    assert result["tries"] == 1, "the first typing was answered"
+    # (result["tries"] > 1 when a completion ran out of requestTimeoutMs on a loaded machine: the
+    # driver typed again, as a person would.)
     assert len(result["items"]) == 1
     item = result["items"][0]["user_data"]["nvim"]["lsp"]["completion_item"]
     new_text = item["textEdit"]["newText"]
@@ -187,6 +189,7 @@ def test_neovim_0_11_suggests_while_typing(tmp_path):
     expected = before[:row] + (before[row] + new_text).split("\n") + before[row + 1:]
     assert after == expected
     assert not any("\0" in line for line in after)
+    assert result["stats"]["completions_accepted"] == 1, "Neovim ran the item's accept command"
     # Neovim quits without waiting for the answer to `shutdown`: the server goes quietly.
     assert "Traceback" not in (tmp_path / "server.log").read_text(encoding="utf-8"), _log_tail(tmp_path)
 
@@ -416,6 +419,8 @@ def test_vscode_in_a_browser_ghost_text_tab_stats_cancel(vscode_built, tmp_path)
     assert int(stats["completions_cancelled"]) + int(stats["completions_superseded"]) >= 1, stats
     assert int(stats["engine_requests_in_flight"]) == 0, stats
     assert int(stats["tokens_shown"]) > 0, stats
+    # Tab ran the item's accept command (no proposed API: VS Code reports nothing else).
+    assert int(stats["completions_accepted"]) == 1 and int(stats["characters_accepted"]) >= len(ghost) - 1, stats
 
 
 def test_vscode_with_a_server_that_cannot_start_says_so(vscode_built, tmp_path):

@@ -154,6 +154,35 @@ export function formatStats(stats: Record<string, unknown>): string[] {
   return lines;
 }
 
+/** What the user did with a suggestion: the names Copilot's language server uses (the server's
+ * lsp_server/contract.py). Every item the server returns carries ACCEPT_COMMAND with its id. */
+export const ACCEPT_COMMAND = "vllm-ls.acceptCompletion";
+export const DID_SHOW_COMPLETION = "textDocument/didShowCompletion";
+export const DID_PARTIALLY_ACCEPT_COMPLETION = "textDocument/didPartiallyAcceptCompletion";
+
+/** A command as VS Code holds it on an item (`vscode.Command`'s fields used here). */
+export interface ItemCommand {
+  command: string;
+  title?: string;
+  arguments?: unknown[];
+}
+
+/** The item as the server reads it back in a report, or undefined when it is not one of ours. */
+export function reportedItem(
+  insertText: unknown,
+  command: ItemCommand | undefined,
+): { insertText: string; command: { title: string; command: string; arguments: unknown[] } } | undefined {
+  if (!command || command.command !== ACCEPT_COMMAND || !Array.isArray(command.arguments)) return undefined;
+  const text = typeof insertText === "string" ? insertText : String((insertText as { value?: unknown })?.value ?? "");
+  return { insertText: text, command: { title: command.title ?? "", command: command.command, arguments: command.arguments } };
+}
+
+/** VS Code has passed the length taken so far as a number, and later as `{ kind, acceptedLength }`. */
+export function acceptedLength(info: unknown): number | undefined {
+  const length = typeof info === "number" ? info : (info as { acceptedLength?: unknown } | undefined)?.acceptedLength;
+  return typeof length === "number" && Number.isInteger(length) && length >= 0 ? length : undefined;
+}
+
 export const STATUS_NOTIFICATION = "vllm-ls/status";
 export const STATS_REQUEST = "vllm-ls/stats";
 export const SECTION = "vllmLs";

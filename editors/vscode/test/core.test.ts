@@ -4,10 +4,13 @@ import { join } from "node:path";
 import { test } from "node:test";
 
 import {
+  ACCEPT_COMMAND,
   Inspected,
   SECTION,
+  acceptedLength,
   explicitSettings,
   formatStats,
+  reportedItem,
   serverExecutable,
   serverSettingKeys,
   statusView,
@@ -116,6 +119,21 @@ test("status bar: a screen reader hears the state, not the icon", () => {
   assert.equal(statusView({ state: "failed", message: "no model" }).label, "vllm-ls failed: no model");
   assert.equal(statusView({ state: "unavailable", message: "down" }).label, "vllm-ls paused: down");
   assert.equal(statusView({ state: "stopped" }).label, "vllm-ls is not running");
+});
+
+test("reports name the server's item by its accept command, and nothing else", () => {
+  const command = { command: ACCEPT_COMMAND, title: "vllm-ls: suggestion accepted", arguments: ["s7"] };
+  assert.deepEqual(reportedItem("n - 1)", command), {
+    insertText: "n - 1)", command: { title: "vllm-ls: suggestion accepted", command: ACCEPT_COMMAND, arguments: ["s7"] },
+  });
+  assert.equal(reportedItem({ value: "snippet" }, command)?.insertText, "snippet");
+  assert.equal(reportedItem("x", undefined), undefined);
+  assert.equal(reportedItem("x", { command: "other.command", arguments: ["s7"] }), undefined);
+  assert.equal(acceptedLength(4), 4);
+  assert.equal(acceptedLength({ kind: 1, acceptedLength: 9 }), 9);
+  assert.equal(acceptedLength(-1), undefined);
+  assert.equal(acceptedLength({ kind: 1 }), undefined);
+  assert.equal(acceptedLength(undefined), undefined);
 });
 
 test("stats are listed with the waste the design cares about", () => {

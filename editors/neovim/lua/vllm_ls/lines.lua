@@ -96,12 +96,27 @@ function M.insert_rest_after_accept(bufnr)
   })
 end
 
+--- Neovim 0.7-0.10: tell the server a suggestion was accepted by running the item's command, as
+--- 0.11's vim.lsp.completion does by itself (the omnifunc path runs no commands).
+function M.report_accept(bufnr)
+  local item = vim.v.completed_item
+  if not M.is_ours(item) then
+    return
+  end
+  local command = item.user_data.nvim.lsp.completion_item.command
+  if type(command) == 'table' and command.command then
+    vim.lsp.buf_request(bufnr, 'workspace/executeCommand',
+      { command = command.command, arguments = command.arguments }, function() end)
+  end
+end
+
 --- Neovim 0.7-0.10: split accepted multi-line suggestions (^@ for each line break) into lines.
 function M.split_after_accept(bufnr)
   vim.api.nvim_create_autocmd('CompleteDone', {
     buffer = bufnr,
     group = vim.api.nvim_create_augroup('vllm_ls_lines_' .. bufnr, { clear = true }),
     callback = function()
+      M.report_accept(bufnr)
       split_multiline(bufnr)
     end,
   })
