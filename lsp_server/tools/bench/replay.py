@@ -17,6 +17,7 @@ from pygls.exceptions import JsonRpcRequestCancelled
 
 from ..client import HeadlessClient
 from ...text import position_at
+from ...contract import DID_SHOW_COMPLETION
 from .figures import CANCELLED, COMPLETION, EMPTY, ERROR, RequestRecord
 from .schedule import Plan
 
@@ -86,6 +87,7 @@ async def type_plan(
         now = time.perf_counter()
         if previous is not None:
             previous.deadline = now
+            report_outcome(client, previous, "".join(k.text for k in plan.keystrokes[index:]))
         if plan.style == "vscode" and previous_request is not None and not previous_request[1].done():
             client.cancel(previous_request[0])
         start = position_at(text, cursor)
@@ -108,6 +110,20 @@ async def type_plan(
             client.cancel(msg_id)  # unanswered: recorded as such, and no work is left behind
 
 
+def report_outcome(client: HeadlessClient, record: RequestRecord, typed_next: str) -> None:
+    """What a person does with the suggestion on screen at their next keystroke, reported as an
+    editor reports it: it was shown, and taken when what they type next begins with it. The typist
+    types the same keys either way, so every profile replays the same text at the same moments."""
+    command = getattr(record.item, "command", None)
+    if not record.shown or command is None:
+        return
+    client.notify(DID_SHOW_COMPLETION, {"item": {"insertText": record.text, "command": {
+        "title": command.title, "command": command.command, "arguments": list(command.arguments or [])}}})
+    if record.text and typed_next.startswith(record.text):
+        client.send(types.WORKSPACE_EXECUTE_COMMAND, types.ExecuteCommandParams(
+            command=command.command, arguments=list(command.arguments or [])))
+
+
 def _answered(record: RequestRecord, future: asyncio.Future) -> None:
     record.answered = time.perf_counter()
     if future.cancelled():
@@ -120,8 +136,11 @@ def _answered(record: RequestRecord, future: asyncio.Future) -> None:
         record.outcome = ERROR
         record.text = str(error)
     else:
-        texts = completion_texts(future.result())
+        result = future.result()
+        texts = completion_texts(result)
         record.text = texts[0] if texts else ""
+        items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
+        record.item = items[0] if items else None
         record.outcome = COMPLETION if record.text.strip() else EMPTY
 
 

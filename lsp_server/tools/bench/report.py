@@ -31,9 +31,16 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _taken(acceptance: dict[str, Any] | None) -> str:
+    """Suggestions the typist would have taken of those shown, as the server counted the reports."""
+    if not acceptance or not acceptance.get("shown"):
+        return "-"
+    return f"{acceptance['accepted']}/{acceptance['shown']}"
+
+
 def runs_table(runs: Sequence[dict[str, Any]]) -> list[str]:
     header = ("profile", "editors", "keys", "req/100k", "waste", "tok/cancel", "cache hit", "shown p50",
-              "p95 ms", "pauses", "typing", "answered", "overhead", "RSS srv", "RSS eng")
+              "p95 ms", "pauses", "typing", "taken", "answered", "overhead", "RSS srv", "RSS eng")
     rows = [header]
     for run in runs:
         requests, pauses, latency = run["requests"], run["pauses"], run["shown_latency_ms"]
@@ -42,7 +49,7 @@ def runs_table(runs: Sequence[dict[str, Any]]) -> list[str]:
             _num(run["engine_requests_per_100_keystrokes"]), _pct(run["waste_ratio"]),
             _num(run["tokens_after_cancel"], "{:.2f}"), _pct(run["prefix_cache_hit_ratio"]),
             _ms(latency["p50"]), _ms(latency["p95"]), f"{pauses['served']}/{pauses['total']}",
-            str(run["shown_while_typing"]),
+            str(run["shown_while_typing"]), _taken(run.get("acceptance")),
             f"{requests['answered']}/{requests['sent']}", _num(run["overhead_ratio"], "{:.2f}x"),
             _num(run["peak_rss_mb"], "{:.0f} MB"), _num(run["peak_rss_engine_mb"], "{:.0f} MB"),
         ))
