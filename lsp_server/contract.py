@@ -16,6 +16,11 @@
   `engine_core_tokens_generated`) counts it (engine/core_tally.py). With a remote server it is
   `engine_tokens_generated - tokens_received`: that server's frontend counts until it sees the
   connection close.
+  `completions_shown`, `completions_accepted`, `completions_partially_accepted`,
+  `completions_dismissed` and `characters_accepted` count what editors reported the user did.
+- `textDocument/didShowCompletion`, `textDocument/didPartiallyAcceptCompletion` (client → server
+  notifications) and the command `vllm-ls.acceptCompletion` that every item carries with its id:
+  what the user did with a suggestion (features/outcomes.py).
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ from .completion.counters import ServerCounters
 
 STATUS_NOTIFICATION = "vllm-ls/status"
 STATS_REQUEST = "vllm-ls/stats"
+
+# What the user did with a suggestion (features/outcomes.py): the names Copilot's language server
+# uses, so editors written for it report here unchanged. Items carry ACCEPT_COMMAND with their id.
+ACCEPT_COMMAND = "vllm-ls.acceptCompletion"
+DID_SHOW_COMPLETION = "textDocument/didShowCompletion"  # {"item": <the item>}
+DID_PARTIALLY_ACCEPT_COMPLETION = "textDocument/didPartiallyAcceptCompletion"  # {"item", "acceptedLength"}
 
 
 def stats_payload(

@@ -15,8 +15,9 @@ from .completion.context import RecentDocuments
 from .completion.counters import ServerCounters
 from .completion.scheduler import Scheduler
 from .completion.speculation import Speculation
+from .completion.offers import Offers
 from .completion.trace import TraceLog
-from .features import completion, documents, inline_completion, lifecycle, stats
+from .features import completion, documents, inline_completion, lifecycle, outcomes, stats
 from .hosting.engine_host import EngineHost
 from .loop_lag import LoopLag
 from .protocol.guard import GuardedProtocol, report_server_error
@@ -24,7 +25,7 @@ from .settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)
 
-FEATURES = (lifecycle, documents, inline_completion, completion, stats)
+FEATURES = (lifecycle, documents, inline_completion, completion, stats, outcomes)
 
 
 class VllmLanguageServer(LanguageServer):
@@ -51,6 +52,7 @@ class VllmLanguageServer(LanguageServer):
         self.completer = Completer(self.host, self.counters, lambda: self.settings)
         self.speculation = Speculation(self.completer, self.scheduler, self.host, self.counters,
                                        lambda: self.settings, self._document_text)
+        self.offers = Offers(self.counters)
         self.recent = RecentDocuments()
         self.traces = TraceLog(trace_file)  # one record per completion (completion/trace.py)
         self.loop_lag = LoopLag()
@@ -106,6 +108,8 @@ def build_server(base_settings: dict[str, Any] | None = None, trace_file: str | 
     for module in FEATURES:
         for method, options, handler in module.HANDLERS:
             server.feature(method, options)(handler)
+        for name, handler in getattr(module, "COMMANDS", ()):
+            server.command(name)(handler)
     return server
 
 

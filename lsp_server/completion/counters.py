@@ -51,4 +51,10 @@ class ServerCounters:
     speculations_aborted: int = 0  # stopped: a keystroke, a request that needed the engine, a close
     speculation_tokens: int = 0  # tokens the engine generated for them
     streams_running: int = 0  # now, not since start: engine streams being read, in the background or not
+    # What the user did with the suggestions, as editors report it (completion/offers.py).
+    completions_shown: int = 0  # drawn on screen (textDocument/didShowCompletion), once per suggestion
+    completions_accepted: int = 0  # taken whole (the item's accept command)
+    completions_partially_accepted: int = 0  # taken in part (textDocument/didPartiallyAcceptCompletion)
+    completions_dismissed: int = 0  # shown, then replaced or closed without any acceptance
+    characters_accepted: int = 0  # characters of suggestions taken, whole or in part
 

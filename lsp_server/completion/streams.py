@@ -339,6 +339,7 @@ class LiveStream:
             if self.reason is not None:
                 raise asyncio.CancelledError  # aborted before it started
             engine_started = time.monotonic()
+            log.debug("engine request %s started for %s", self.request.request_id, self.uri)
             async with contextlib.aclosing(self._engine.stream(self.request)) as stream:
                 async for delta in stream:
                     self._counters.tokens_received += delta.tokens
@@ -379,6 +380,10 @@ class LiveStream:
         finally:
             if limit is not None:
                 limit.cancel()
+            # The editor tests read these lines to see cancel-previous happen in a real editor.
+            ended = "done" if self.state is State.DONE else f"cancelled ({self.reason or 'stopped'})"
+            log.debug("engine request %s %s after %d tokens", self.request.request_id, ended,
+                      sum(piece.tokens for ledger in self.ledgers for piece in ledger.pieces))
             self._trace_end()
             if self.state is State.RUNNING:
                 self.state = State.ABORTED

@@ -80,7 +80,7 @@ async def _completion_at(
             counters.completions_timed_out += 1
             counters.completions_empty += 1
             log.warning("completion for %s took longer than requestTimeoutMs (%.0f ms): aborted", uri, deadline * 1000)
-            ls.host.report_request_error(f"a completion took longer than {deadline:.1f} s and was abandoned")
+            ls.host.request_timed_out(deadline)
             return EMPTY
         except Shed:
             counters.requests_shed += 1

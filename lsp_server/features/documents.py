@@ -34,10 +34,12 @@ async def did_change(ls: VllmLanguageServer, params: types.DidChangeTextDocument
 
 
 async def did_close(ls: VllmLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-    """A document closed: its requests and cached suggestions go."""
+    """A document closed: its requests and cached suggestions go; a suggestion shown and never
+    taken counts as dismissed."""
     ls.scheduler.document_closed(params.text_document.uri)
     ls.completer.document_closed(params.text_document.uri)
     ls.speculation.document_closed(params.text_document.uri)
+    ls.offers.document_closed(params.text_document.uri)
     ls.recent.forget(params.text_document.uri)
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from .common import completion_at
+from .outcomes import accept_command
 
 if TYPE_CHECKING:
     from ..server import VllmLanguageServer
@@ -23,9 +24,13 @@ async def inline_completion(
     invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
     completion = await completion_at(ls, params.text_document.uri, params.position, invoked=invoked)
     cursor = types.Range(start=params.position, end=params.position)
+    texts = completion.candidates
+    ids = ls.offers.offer(params.text_document.uri, texts, continues=completion.from_cache) if texts else []
     # An explicit request asks the engine for several candidates; the editor cycles through them.
+    # Each carries its accept command: the editor runs it when the user takes the suggestion.
     return types.InlineCompletionList(items=[
-        types.InlineCompletionItem(insert_text=text, range=cursor) for text in completion.candidates
+        types.InlineCompletionItem(insert_text=text, range=cursor, command=accept_command(offer_id))
+        for text, offer_id in zip(texts, ids)
     ])
 
 

@@ -151,6 +151,12 @@ def test_the_figures_agree_with_the_servers_counters(bench):
         assert run["prefix_cache_hit_ratio"] == round(stats["prompt_tokens_cached"] / stats["prompt_tokens"], 4)
         assert stats["engine_tokens_generated"] >= stats["tokens_received"] >= stats["tokens_shown"]
         assert stats["engine_core_tokens_generated"] >= stats["tokens_received"] + stats["engine_core_tokens_unread"]
+        # The typist reports each suggestion on screen at its next keystroke and takes the ones it
+        # types next; the server counts a suggestion typed along (cache answers) once.
+        acceptance = run["acceptance"]
+        assert acceptance["shown"] == stats["completions_shown"] and acceptance["accepted"] == stats["completions_accepted"]
+        assert 0 <= acceptance["accepted"] <= acceptance["shown"] <= requests["shown"], (acceptance, requests)
+        assert acceptance["shown"] > 0 or requests["shown"] <= EDITORS, "every shown suggestion but the last ones is reported"
 
 
 def test_quality_scores_the_server_next_to_the_raw_baseline(bench):

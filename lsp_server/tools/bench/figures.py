@@ -56,6 +56,7 @@ class RequestRecord:
     answered: float | None = None
     outcome: str = UNANSWERED
     text: str = ""
+    item: Any = None  # the first item answered (it carries the server's accept command)
     #: Until when an answer is still shown: the editor's next keystroke (when it was sent), or after
     #: the last keystroke the end of its planned pause.
     deadline: float | None = None
@@ -66,6 +67,8 @@ class RequestRecord:
     seen_since: float | None = None
     #: The LSP request id (the server's trace record of it carries the same id).
     request_id: str = ""
+    #: What the user did with it was reported to the server (didShowCompletion, the accept command).
+    reported: bool = False
 
     @property
     def shown(self) -> bool:
@@ -156,6 +159,14 @@ def server_figures(delta: Mapping[str, int], keystrokes: int, server_generated: 
         "tokens_after_cancel": truth["unread_per_stop"],
         "engine_truth": truth,
         "prefix_cache_hit_ratio": _round(_clamp(hit), 4) if hit is not None else None,
+        # What the replay's typist reported: every suggestion on screen at its next keystroke is
+        # shown; one that the text typed next begins with would have been taken (Tab).
+        "acceptance": {
+            "shown": delta.get("completions_shown", 0),
+            "accepted": delta.get("completions_accepted", 0),
+            "dismissed": delta.get("completions_dismissed", 0),
+            "ratio": _round(ratio(delta.get("completions_accepted", 0), delta.get("completions_shown", 0)), 4),
+        },
     }
 
 

@@ -20,6 +20,7 @@ from pygls.exceptions import JsonRpcRequestCancelled
 from ..client import HeadlessClient
 from ...text import position_at
 from .acceptance import Typing, seen_since
+from ...contract import DID_SHOW_COMPLETION
 from .figures import CANCELLED, COMPLETION, EMPTY, ERROR, RequestRecord
 from .schedule import Plan, Typist
 
@@ -94,6 +95,8 @@ async def type_plan(
                              (on_screen.seen_since or now) - t0 if on_screen else -math.inf)
         if previous is not None:
             previous.deadline = now
+        if on_screen is not None:
+            report_outcome(client, on_screen, taken=action.accepted)
         if plan.style == "vscode" and previous_request is not None and not previous_request[1].done():
             client.cancel(previous_request[0])
         start = position_at(text, cursor)
@@ -123,6 +126,20 @@ def _on_screen(record: RequestRecord, now: float) -> bool:
     return record.outcome == COMPLETION and record.answered is not None and record.answered <= now
 
 
+def report_outcome(client: HeadlessClient, record: RequestRecord, taken: bool) -> None:
+    """What the person did with the suggestion on screen at their next action, reported as an
+    editor reports it: it was shown, and taken (the item's accept command) when the typist accepted it."""
+    command = getattr(record.item, "command", None)
+    if command is None or record.reported or not record.shown:
+        return
+    record.reported = True
+    client.notify(DID_SHOW_COMPLETION, {"item": {"insertText": record.text, "command": {
+        "title": command.title, "command": command.command, "arguments": list(command.arguments or [])}}})
+    if taken:
+        client.send(types.WORKSPACE_EXECUTE_COMMAND, types.ExecuteCommandParams(
+            command=command.command, arguments=list(command.arguments or [])))
+
+
 def _answered(record: RequestRecord, future: asyncio.Future, shown_before: RequestRecord | None) -> None:
     """Record the answer; `shown_before` is the suggestion on screen when the request was sent."""
     record.answered = time.perf_counter()
@@ -136,8 +153,11 @@ def _answered(record: RequestRecord, future: asyncio.Future, shown_before: Reque
         record.outcome = ERROR
         record.text = str(error)
     else:
-        texts = completion_texts(future.result())
+        result = future.result()
+        texts = completion_texts(result)
         record.text = texts[0] if texts else ""
+        items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
+        record.item = items[0] if items else None
         record.outcome = COMPLETION if record.text.strip() else EMPTY
         if record.outcome == COMPLETION:
             record.seen_since = seen_since(

@@ -36,6 +36,13 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _taken(acceptance: dict[str, Any] | None) -> str:
+    """Suggestions the typist would have taken of those shown, as the server counted the reports."""
+    if not acceptance or not acceptance.get("shown"):
+        return "-"
+    return f"{acceptance['accepted']}/{acceptance['shown']}"
+
+
 def baseline_of(run: dict[str, Any], runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The baseline profile's run with as many editors as `run` (None: not in this bench)."""
     return next((r for r in runs if r["profile"] == BASELINE_PROFILE and r["editors"] == run["editors"]), None)
@@ -80,7 +87,7 @@ def _vs(run: dict[str, Any], name: str) -> str:
 def feel_table(runs: Sequence[dict[str, Any]]) -> list[str]:
     """What the users felt: pauses served, how soon, and accepting suggestions."""
     header = ("profile", "editors", "actions", "pauses", "served", "shown p50", "p95 ms", f"p50/{BASELINE_PROFILE}",
-              "accepts", "accept p50", "p95 ms", "accepted", "typing", "answered")
+              "accepts", "accept p50", "p95 ms", "accepted", "taken", "typing", "answered")
     rows = [header]
     for run in runs:
         pauses, latency = run["pauses"], run["shown_latency_ms"]
@@ -90,8 +97,8 @@ def feel_table(runs: Sequence[dict[str, Any]]) -> list[str]:
             run["profile"], str(run["editors"]), str(run["keystrokes"]), f"{pauses['served']}/{pauses['total']}",
             _pct(run.get("pauses_served_ratio")), _ms(latency["p50"]), _ms(latency["p95"]),
             _vs(run, "shown_latency_p50"), f"{accepts['served']}/{accepts['total']}", _ms(accept["p50"]),
-            _ms(accept["p95"]), _pct(run.get("accepted_share")), str(run["shown_while_typing"]),
-            f"{run['requests']['answered']}/{run['requests']['sent']}",
+            _ms(accept["p95"]), _pct(run.get("accepted_share")), _taken(run.get("acceptance")),
+            str(run["shown_while_typing"]), f"{run['requests']['answered']}/{run['requests']['sent']}",
         ))
     return _align(rows)
 

@@ -348,3 +348,54 @@ def test_command_line_rejects_what_cannot_run(tmp_path):
                  ["--quality-profiles", 'big={"engine.kvCacheMemoryMb": 4096}'], ["--quality-profiles", "raw={}"]):
         with pytest.raises(ValueError):
             options_from(_args(*argv))
+
+
+# -- the replay's typist reports what it did with each suggestion -----------------------------------
+
+class _Reports:
+    def __init__(self):
+        self.sent: list[tuple[str, object]] = []
+
+    def notify(self, method, params):
+        self.sent.append((method, params))
+
+    def send(self, method, params):
+        self.sent.append((method, params))
+
+
+def _suggestion(text: str, answered: float, deadline: float):
+    from lsprotocol import types
+
+    from lsp_server.tools.bench.figures import COMPLETION, RequestRecord
+
+    command = types.Command(title="t", command="vllm-ls.acceptCompletion", arguments=["s1"])
+    return RequestRecord(0, "vscode", 0, 0.0, False, answered=answered, outcome=COMPLETION, text=text,
+                         item=types.InlineCompletionItem(insert_text=text, command=command), deadline=deadline)
+
+
+def test_the_typist_reports_a_suggestion_shown_and_takes_it_when_it_accepts_it():
+    from lsp_server.tools.bench.replay import report_outcome
+
+    reports = _Reports()
+    suggestion = _suggestion("n - 1)", answered=1.0, deadline=2.0)
+    report_outcome(reports, suggestion, taken=True)
+    report_outcome(reports, suggestion, taken=True)  # reported once
+    (show, shown), (accept, params) = reports.sent
+    assert show == "textDocument/didShowCompletion" and shown["item"]["command"]["arguments"] == ["s1"]
+    assert accept == "workspace/executeCommand" and params.arguments == ["s1"]
+
+
+def test_the_typist_only_sees_what_arrived_in_time_and_takes_only_what_it_accepts():
+    from lsp_server.tools.bench.replay import report_outcome
+
+    reports = _Reports()
+    report_outcome(reports, _suggestion("n - 1)", answered=3.0, deadline=2.0), taken=True)  # too late
+    assert reports.sent == []
+    report_outcome(reports, _suggestion("n + 1)", answered=1.0, deadline=2.0), taken=False)  # typed on
+    assert [method for method, _ in reports.sent] == ["textDocument/didShowCompletion"]
+
+
+def test_acceptance_figures_come_from_the_servers_counts():
+    figures = server_figures({"completions_shown": 8, "completions_accepted": 2, "completions_dismissed": 5}, 100)
+    assert figures["acceptance"] == {"shown": 8, "accepted": 2, "dismissed": 5, "ratio": 0.25}
+    assert server_figures({}, 100)["acceptance"]["ratio"] is None
