@@ -298,14 +298,28 @@ def leaves(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[tupl
             yield path, model, name
 
 
-#: vllm-ls 0.1's flat keys (camelCase and snake_case) → their dotted path today.
-LEGACY_KEYS: dict[str, str] = {}
-for _path, _group, _name in leaves():
-    LEGACY_KEYS[_path.rsplit(".", 1)[1]] = _path
-    LEGACY_KEYS[_name] = _path
-LEGACY_KEYS["engineUrl"] = LEGACY_KEYS["engine_url"] = "engine.url"
-for _gone in ("url",):
-    del LEGACY_KEYS[_gone]  # never a flat key of 0.1
+#: The flat settings of vllm-ls 0.1, each read in its new place (a setting added since has no old name).
+_V01_KEYS = (
+    "engineUrl", "model", "kvCacheMemoryMb", "maxModelLen", "apiKey", "apiKeyEnv", "caBundle", "tlsVerify",
+    "connectTimeoutS", "readTimeoutS", "tokenizer", "template", "maxPromptTokens", "suffixShare",
+    "contextDocuments", "multiline", "maxTokens", "maxLineTokens", "maxLines", "temperature", "candidates",
+    "candidateTemperature", "cache", "debounceMs", "debounce", "cancelPrevious", "earlyStop",
+    "requestTimeoutMs", "maxInFlight",
+)
+
+
+def _legacy_keys() -> dict[str, str]:
+    """0.1's flat keys (camelCase and snake_case) → their dotted path today."""
+    by_leaf = {path.rsplit(".", 1)[1]: (path, name) for path, _, name in leaves()}
+    by_leaf["engineUrl"] = ("engine.url", "engine_url")
+    keys: dict[str, str] = {}
+    for old in _V01_KEYS:
+        path, name = by_leaf[old]
+        keys[old] = keys[name] = path
+    return keys
+
+
+LEGACY_KEYS = _legacy_keys()
 
 
 def extract_section(raw: Any) -> dict[str, Any]:
