@@ -22,8 +22,9 @@ FIB = "def fibonacci(n):\n    "
 #: A block (its first line answers early), short enough to finish within a test.
 #: The deadline is long: on a 2-core machine shared with other engines the first request of a cold
 #: engine has taken more than the default 30 s.
+#: No speculation: it would start engine work of its own after each answer (tests/e2e/test_speculation.py).
 BLOCK = {"scheduling.debounceMs": 0, "scheduling.requestTimeoutMs": 180000, "generation.multiline": "always",
-         "generation.maxTokens": 64, "generation.maxLines": 12}
+         "generation.maxTokens": 64, "generation.maxLines": 12, "generation.speculate": False}
 #: A keystroke no model writes there: it contradicts whatever the stream generated.
 FORM_FEED = "\x0c"
 #: A background that runs long enough to be caught running: no early stop, a high token limit.
