@@ -11,6 +11,7 @@ import abc
 import enum
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 
 #: Receives loading progress: a message and an optional percentage.
@@ -97,6 +98,26 @@ class EngineCounters:
     tokens_generated: int = 0
     prompt_tokens: int = 0
     prompt_tokens_cached: int = 0
+    # From the engine core itself, where the engine can see it (in-process: `core_tally.py`); None
+    # where it cannot (a remote server's /metrics, counted in its frontend, is the closest there).
+    core_tokens_generated: int | None = None  # every token the core made for our requests
+    core_tokens_unread: int | None = None  # tokens of stopped requests nobody read
+    core_tokens_after_stop: int | None = None  # of those, tokens that arrived after the stop
+    core_requests_stopped: int | None = None  # streams left before the engine finished them
+    core_requests_running: int | None = None  # now: requests the core holds (0: nothing more can come)
+
+    #: Values of "now", not totals since start: not added up over engines replaced by a restart.
+    CURRENT: ClassVar[tuple[str, ...]] = ("requests_in_flight", "core_requests_running")
+
+    def plus(self, retired: EngineCounters) -> EngineCounters:
+        """These counters with those of engines this one replaced added in (totals only)."""
+        total = EngineCounters(**vars(self))
+        for name, value in vars(retired).items():
+            mine = getattr(self, name)
+            if name in self.CURRENT or value is None:
+                continue
+            setattr(total, name, value if mine is None else mine + value)
+        return total
 
 
 class Engine(abc.ABC):
@@ -119,6 +140,11 @@ class Engine(abc.ABC):
 
     async def refresh_counters(self) -> None:
         """Bring `counters()` up to date when they come from somewhere slow (a remote /metrics)."""
+
+    def generated_tokens(self, request_id: str) -> int | None:
+        """The engine's own count of tokens generated for a request whose stream has just ended, when it
+        keeps one per request (in-process: the engine core's, as of the end of the stream)."""
+        return None
 
     def details(self) -> dict[str, object]:
         """Extra, engine-specific facts for `vllm-ls/stats` (e.g. remote endpoints and their health)."""

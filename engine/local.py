@@ -2,7 +2,10 @@
 
 Cancellation: `AsyncLLM.generate()` aborts its request inside vLLM when the generator is closed or
 the task iterating it is cancelled; `stream()` adds an explicit, idempotent `abort()` for the window
-before the first output. The abort takes effect after the engine step in flight (one decode step).
+before the first output. The engine core acts on an abort before it turns the step in flight into
+outputs (`EngineCore.step` drains its aborts queue first), so what it still sends after a stop is
+what was already on its way. `core_tally.py` counts that from the core's own outputs: vLLM's
+frontend metrics cannot see it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import embedded
+from .core_tally import CoreTally
 from .base import (
     CompletionRequest,
     Delta,
@@ -86,7 +90,10 @@ class LocalEngine(Engine):
         self._added_vocab: dict[str, int] = {}
         self._model_info = ModelInfo(name=self.name, max_model_len=config.max_model_len)
         self._counters = EngineCounters()
+        self._core = CoreTally()
         self._active: set[str] = set()
+        self._aborts: set[asyncio.Task] = set()  # aborts on their way to the engine core
+        self._generated: dict[str, int | None] = {}  # per request, at the end of its stream (recent ones)
         self._died = False
 
     @property
@@ -121,6 +128,7 @@ class LocalEngine(Engine):
                 model = str(await asyncio.to_thread(embedded.ensure_model, threadsafe))
             report(f"loading {self.name} into vLLM", 50)
             self._llm = await self._build(model)
+            _watch_core(self._llm, self._core)
             self._tokenizer = self._llm.get_tokenizer()
             with contextlib.suppress(Exception):
                 self._added_vocab = dict(self._tokenizer.get_added_vocab())
@@ -213,6 +221,7 @@ class LocalEngine(Engine):
                     counters.prompt_tokens += prompt_tokens
                     counters.prompt_tokens_cached += cached
                 for completion in output.outputs:
+                    self._core.read(request.request_id, len(completion.token_ids))
                     yield Delta(
                         text=completion.text,
                         tokens=len(completion.token_ids),
@@ -230,11 +239,11 @@ class LocalEngine(Engine):
                 self._error = _DIED
             raise EngineUnavailable(_describe(exc)) from exc
         finally:
-            # Closing the generator aborts inside vLLM; the explicit abort covers a request
-            # that was added but had produced no output yet. Both are idempotent.
-            await generator.aclose()
-            if not finished and not failed:
-                await self.abort(request.request_id)
+            stopped = not finished and not failed
+            # Before the abort is sent: what the core sends from now on is after the stop.
+            self._generated[request.request_id] = self._core.ended(request.request_id, stopped=stopped)
+            while len(self._generated) > 64:
+                del self._generated[next(iter(self._generated))]
             self._active.discard(request.request_id)
             counters.requests_in_flight -= 1
             if failed:
@@ -243,14 +252,58 @@ class LocalEngine(Engine):
                 counters.requests_finished += 1
             else:
                 counters.requests_aborted += 1
+            if stopped:
+                # Sent from a task of its own, so that a second cancellation of this one while it
+                # unwinds (a client's cancel and a newer keystroke's, a loop turn apart) cannot
+                # lose it. It also covers a request added but without output yet.
+                self._abort_soon(request.request_id)
+            # Closing the generator aborts inside vLLM too (idempotent).
+            await generator.aclose()
 
     async def abort(self, request_id: str) -> None:
         if self._llm is not None and not self._llm.errored:
             await self._llm.abort(request_id)
 
+    def _abort_soon(self, request_id: str) -> None:
+        task = asyncio.ensure_future(self.abort(request_id))
+        self._aborts.add(task)
+        task.add_done_callback(self._aborted)
+
+    def _aborted(self, task: asyncio.Task) -> None:
+        self._aborts.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("abort failed: %s", task.exception())
+
+    async def refresh_counters(self) -> None:
+        """Make the engine-core figures final for every request stopped so far: a round trip to the
+        core (it handles a utility call after every abort sent before it, and sends its answer after
+        every output made before it), then the outputs queued ahead of that answer."""
+        upto = self._core.unsettled
+        if not upto or self._llm is None or self._llm.errored:
+            return
+        if self._aborts:
+            await asyncio.wait(set(self._aborts), timeout=5)
+        client = self._llm.engine_core
+        await client.get_supported_tasks_async()
+        queue = getattr(client, "outputs_queue", None)
+        for _ in range(1000):  # the output handler takes them at once; bounded all the same
+            if queue is None or queue.empty():
+                break
+            await asyncio.sleep(0)
+        self._core.settle(upto)
+
+    def generated_tokens(self, request_id: str) -> int | None:
+        return self._generated.get(request_id)
+
     def counters(self) -> EngineCounters:
         snapshot = EngineCounters(**vars(self._counters))
         snapshot.tokens_generated = _generation_tokens_from_vllm_metrics()
+        core = self._core.counts
+        snapshot.core_tokens_generated = core.tokens_generated
+        snapshot.core_tokens_unread = core.tokens_unread
+        snapshot.core_tokens_after_stop = core.tokens_after_stop
+        snapshot.core_requests_stopped = core.requests_stopped
+        snapshot.core_requests_running = core.requests_running
         return snapshot
 
     async def tokenize(self, text: str) -> list[int]:
@@ -292,6 +345,35 @@ class LocalEngine(Engine):
             # module globals are already gone (a traceback on every exit). It is done: make the
             # second call a no-op.
             llm.shutdown = lambda *args, **kwargs: None
+
+
+def _watch_core(llm: Any, tally: CoreTally) -> None:
+    """Feed `tally` from the engine-core client of `llm`, before the frontend drops anything.
+
+    `AsyncLLM`'s output handler looks `get_output_async` up on the client at every call, and every
+    request reaches the core through `add_request_async` (which carries vLLM's internal id and ours
+    as `external_req_id`, candidates of n > 1 included): wrapping both on the instance sees every
+    output the core sends, ahead of `OutputProcessor.process_outputs`, which skips the outputs of
+    aborted requests. It costs a loop over the step's outputs, no copy.
+    """
+    client = llm.engine_core
+    get_output, add_request = client.get_output_async, client.add_request_async
+
+    async def get_output_async() -> Any:
+        outputs = await get_output()
+        for output in outputs.outputs:
+            tally.core_output(output.request_id, len(output.new_token_ids), output.finish_reason is not None)
+        stats = outputs.scheduler_stats
+        if stats is not None:
+            tally.scheduler_stats(stats.num_running_reqs, stats.num_waiting_reqs + stats.num_skipped_waiting_reqs)
+        return outputs
+
+    async def add_request_async(request: Any) -> None:
+        tally.added(request.request_id, request.external_req_id or request.request_id)
+        await add_request(request)
+
+    client.get_output_async = get_output_async
+    client.add_request_async = add_request_async
 
 
 def _generation_tokens_from_vllm_metrics() -> int:

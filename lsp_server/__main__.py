@@ -21,7 +21,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", metavar="PATH_OR_NAME",
                         help="model for the engine (default: the embedded SmolLM2-135M)")
     parser.add_argument("--log-file", metavar="FILE", help="also write logs to FILE")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging (-vv: debug, with a line per completion: how it ended and where the time went)")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="append a JSON line per completion to FILE (docs/performance.md: reading a trace)")
     commands = parser.add_subparsers(dest="command")
 
     serve = commands.add_parser("serve", help="serve LSP (stdio by default)")
@@ -104,7 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import build_server
     from .transport import serve_stdio, serve_tcp
 
-    server = build_server(_base_settings(args))
+    server = build_server(_base_settings(args), getattr(args, "trace", None))
     if getattr(args, "tcp", False):
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             import logging

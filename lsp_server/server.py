@@ -14,14 +14,18 @@ from .completion.completer import Completer
 from .completion.context import RecentDocuments
 from .completion.counters import ServerCounters
 from .completion.scheduler import Scheduler
-from .features import completion, documents, inline_completion, lifecycle, stats
+from .completion.speculation import Speculation
+from .completion.offers import Offers
+from .completion.trace import TraceLog
+from .features import completion, documents, inline_completion, lifecycle, outcomes, stats
 from .hosting.engine_host import EngineHost
+from .loop_lag import LoopLag
 from .protocol.guard import GuardedProtocol, report_server_error
 from .settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)
 
-FEATURES = (lifecycle, documents, inline_completion, completion, stats)
+FEATURES = (lifecycle, documents, inline_completion, completion, stats, outcomes)
 
 
 class VllmLanguageServer(LanguageServer):
@@ -29,7 +33,7 @@ class VllmLanguageServer(LanguageServer):
 
     protocol: GuardedProtocol
 
-    def __init__(self, base_settings: dict[str, Any] | None = None):
+    def __init__(self, base_settings: dict[str, Any] | None = None, trace_file: str | None = None):
         super().__init__("vllm-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
                          protocol_cls=GuardedProtocol)
         self.base_settings = dict(base_settings or {})
@@ -46,7 +50,12 @@ class VllmLanguageServer(LanguageServer):
             max_in_flight=lambda: self.settings.scheduling.max_in_flight,
         )
         self.completer = Completer(self.host, self.counters, lambda: self.settings)
+        self.speculation = Speculation(self.completer, self.scheduler, self.host, self.counters,
+                                       lambda: self.settings, self._document_text)
+        self.offers = Offers(self.counters)
         self.recent = RecentDocuments()
+        self.traces = TraceLog(trace_file)  # one record per completion (completion/trace.py)
+        self.loop_lag = LoopLag()
 
     @property
     def position_encoding(self) -> str:
@@ -72,6 +81,10 @@ class VllmLanguageServer(LanguageServer):
                 self._show_message("vllm-ls settings: " + "; ".join(problems), error=False)
         return settings
 
+    def _document_text(self, uri: str) -> str | None:
+        document = self.protocol.documents.get(uri, quiet=True)
+        return document.source if document is not None else None
+
     def report_server_error(self, error: Exception, source: Any) -> None:
         report_server_error(error, source)
 
@@ -88,12 +101,15 @@ class VllmLanguageServer(LanguageServer):
         self.window_log_message(types.LogMessageParams(type=kind, message=message))
 
 
-def build_server(base_settings: dict[str, Any] | None = None) -> VllmLanguageServer:
-    """A server ready to serve, with `base_settings` (e.g. from the command line) under the editor's."""
-    server = VllmLanguageServer(base_settings)
+def build_server(base_settings: dict[str, Any] | None = None, trace_file: str | None = None) -> VllmLanguageServer:
+    """A server ready to serve, with `base_settings` (e.g. from the command line) under the editor's;
+    `trace_file` gets a JSON line per completion."""
+    server = VllmLanguageServer(base_settings, trace_file)
     for module in FEATURES:
         for method, options, handler in module.HANDLERS:
             server.feature(method, options)(handler)
+        for name, handler in getattr(module, "COMMANDS", ()):
+            server.command(name)(handler)
     return server
 
 

@@ -186,6 +186,20 @@ class GenerationSettings(_Group):
         "the cursor (`foo(|)`, `def f(|):`, `{|}`), offer it as replacing that closer (the item's range), "
         "so accepting leaves exactly one. Off: such a suggestion is only trimmed before the closer.",
     )
+    auto_indent: bool = Field(
+        default=True,
+        description="With the cursor at column 0 of an empty line inside a body (an editor without "
+        "auto-indent, or a blank line), complete after the indentation the body needs and offer it "
+        "in front of the code. Without it the model starts with a line break and most such requests "
+        "come back empty.",
+    )
+    speculate: bool = Field(
+        default=True,
+        description="After a suggestion is shown and the engine is idle, compute the completion that "
+        "follows accepting it (at the lowest priority: any request that needs the engine stops it, and so "
+        "does any keystroke but the accept), so accepting shows the next suggestion at once. Needs "
+        "`reuseStream` and `scheduling.cache`.",
+    )
     temperature: float = Field(
         default=0.0, ge=0.0, le=2.0,
         description="Sampling temperature; 0 is greedy (deterministic, best for ghost text).",
@@ -204,6 +218,30 @@ class GenerationSettings(_Group):
         default=True,
         description="Stop the engine as soon as the completion is known to be complete "
         "(end of line, end of block) instead of generating up to the token limit.",
+    )
+    answer_early: bool = Field(
+        default=True,
+        description="Answer a typing-triggered request as soon as its first line is complete instead of "
+        "waiting for the whole block (see `answerDeadlineMs`). Explicitly invoked requests always wait "
+        "for whole candidates.",
+    )
+    answer_deadline_ms: int = Field(
+        default=0, ge=0, le=60000,
+        description="With `answerEarly`: how long a block may take to complete before the lines complete so "
+        "far are shown (at least one). 0: show the first complete line at once.",
+    )
+    continue_in_background: bool = Field(
+        default=True,
+        description="After an early answer, keep generating the block in the background and keep its lines "
+        "in the typed-ahead cache, so accepting or typing the first line shows the next ones without an "
+        "engine call. Stopped by a keystroke that contradicts it, a newer request of the document that "
+        "needs the engine, the end of the block, or a request waiting for an engine slot.",
+    )
+    reuse_stream: bool = Field(
+        default=True,
+        description="A keystroke that agrees with what the engine is generating does not abort it: the "
+        "new request is served from that generation (waiting for the rest of its line if needed). Only a "
+        "keystroke that contradicts it aborts it.",
     )
 
 
@@ -281,14 +319,28 @@ def leaves(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[tupl
             yield path, model, name
 
 
-#: vllm-ls 0.1's flat keys (camelCase and snake_case) → their dotted path today.
-LEGACY_KEYS: dict[str, str] = {}
-for _path, _group, _name in leaves():
-    LEGACY_KEYS[_path.rsplit(".", 1)[1]] = _path
-    LEGACY_KEYS[_name] = _path
-LEGACY_KEYS["engineUrl"] = LEGACY_KEYS["engine_url"] = "engine.url"
-for _gone in ("url",):
-    del LEGACY_KEYS[_gone]  # never a flat key of 0.1
+#: The flat settings of vllm-ls 0.1, each read in its new place (a setting added since has no old name).
+_V01_KEYS = (
+    "engineUrl", "model", "kvCacheMemoryMb", "maxModelLen", "apiKey", "apiKeyEnv", "caBundle", "tlsVerify",
+    "connectTimeoutS", "readTimeoutS", "tokenizer", "template", "maxPromptTokens", "suffixShare",
+    "contextDocuments", "multiline", "maxTokens", "maxLineTokens", "maxLines", "temperature", "candidates",
+    "candidateTemperature", "cache", "debounceMs", "debounce", "cancelPrevious", "earlyStop",
+    "requestTimeoutMs", "maxInFlight",
+)
+
+
+def _legacy_keys() -> dict[str, str]:
+    """0.1's flat keys (camelCase and snake_case) → their dotted path today."""
+    by_leaf = {path.rsplit(".", 1)[1]: (path, name) for path, _, name in leaves()}
+    by_leaf["engineUrl"] = ("engine.url", "engine_url")
+    keys: dict[str, str] = {}
+    for old in _V01_KEYS:
+        path, name = by_leaf[old]
+        keys[old] = keys[name] = path
+    return keys
+
+
+LEGACY_KEYS = _legacy_keys()
 
 
 def extract_section(raw: Any) -> dict[str, Any]:

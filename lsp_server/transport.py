@@ -56,8 +56,27 @@ def _run(server: VllmLanguageServer, session) -> int:
     os._exit(code)
 
 
+class ClientWriter(StdoutWriter):
+    """pygls' stdout writer that goes quiet once the client has closed its end of the pipe.
+
+    An editor that quits without waiting for the answer to `shutdown` (Neovim 0.11 on `:qa!`)
+    leaves answers pending; each would otherwise log a BrokenPipeError traceback.
+    """
+
+    client_gone = False
+
+    def write(self, data: bytes) -> None:
+        if self.client_gone:
+            return
+        try:
+            super().write(data)
+        except BrokenPipeError:
+            self.client_gone = True
+            log.info("the client closed the connection: answers still pending are dropped")
+
+
 async def _stdio_session(server: VllmLanguageServer, protocol_out: BinaryIO) -> None:
-    server.protocol.set_writer(StdoutWriter(protocol_out))
+    server.protocol.set_writer(ClientWriter(protocol_out))
     loop = asyncio.get_running_loop()
     stdin = sys.stdin.buffer.fileno()
 

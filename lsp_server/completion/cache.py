@@ -7,12 +7,18 @@ cursor is unchanged, the rest of the suggestion is the answer. Zero engine calls
 
 Entries keep the text around the cursor as a length, a hash and a short tail rather than a copy, so a
 bounded cache of large documents stays small.
+
+An engine stream that goes on after its answer (completion/streams.py) stores its lines here as they
+complete, under the same key: the entry grows, and the lines after the one shown are there when the
+user accepts or types it. Such an entry carries its `source`, which counts the engine tokens behind
+the text it serves the first time they reach the editor (`tokens_shown`).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 #: How much of the text before the cursor an entry keeps verbatim (compared before the hash).
 _TAIL = 256
@@ -28,10 +34,35 @@ class _Key:
     after_hash: int
 
 
+class Source(Protocol):
+    """Where an entry's text came from: counts the engine tokens behind what is served of it."""
+
+    def shown(self, start: int, end: int) -> int:
+        """Tokens behind characters `start:end` of the entry's first text not counted before."""
+        ...
+
+
 @dataclass(frozen=True)
 class _Entry:
     key: _Key
     texts: tuple[str, ...]
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A cache answer: the rest of each suggestion after what was typed, and where it came from."""
+
+    rest: tuple[str, ...]
+    typed: int  # characters typed (or deleted back to) since the entry was stored
+    #: The entry's source, when `rest[0]` is the rest of the text it counts for (the entry's first).
+    source: Source | None = None
+
+    def shown_tokens(self) -> int:
+        """Engine tokens behind `rest[0]` that no earlier answer showed (0 without a source)."""
+        if self.source is None or not self.rest:
+            return 0
+        return self.source.shown(self.typed, self.typed + len(self.rest[0]))
 
 
 class CompletionCache:
@@ -44,19 +75,26 @@ class CompletionCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def store(self, uri: str, before: str, after: str, texts: tuple[str, ...]) -> None:
-        """Remember the suggestions shown for `uri` with this text before and after the cursor."""
+    def store(self, uri: str, before: str, after: str, texts: tuple[str, ...], source: Source | None = None) -> None:
+        """Keep `texts` (suggestions for the cursor between `before` and `after`); replaces the entry
+        stored under the same text, so a stream can grow its entry line by line."""
         texts = tuple(t for t in dict.fromkeys(texts) if t)
         if not texts or self.capacity <= 0:
             return
         key = _Key(uri, len(before), hash(before), before[-_TAIL:], len(after), hash(after))
-        self._entries[key] = _Entry(key, texts)
+        self._entries.pop(key, None)
+        self._entries[key] = _Entry(key, texts, source)
         self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
     def lookup(self, uri: str, before: str, after: str) -> tuple[str, ...]:
         """The rest of every cached suggestion that the text typed since matches; empty: a miss."""
+        hit = self.find(uri, before, after)
+        return hit.rest if hit is not None else ()
+
+    def find(self, uri: str, before: str, after: str) -> Hit | None:
+        """Like `lookup`, with what the answer needs to count the tokens it shows; None: a miss."""
         after_hash: int | None = None
         for key in reversed(self._entries):
             if key.uri != uri or key.after_len != len(after) or key.before_len > len(before):
@@ -73,8 +111,12 @@ class CompletionCache:
             if key.after_hash != after_hash or key.before_hash != hash(before[: key.before_len]):
                 continue
             self._entries.move_to_end(key)
-            return tuple(r for r in rest if r.strip())
-        return ()
+            entry = self._entries[key]
+            shown = tuple(r for r in rest if r.strip())
+            first = entry.texts[0]
+            from_first = first.startswith(typed) and first[len(typed):] == shown[0]
+            return Hit(shown, len(typed), entry.source if from_first else None)
+        return None
 
     def forget(self, uri: str) -> None:
         """Drop every entry of a document (it was closed)."""

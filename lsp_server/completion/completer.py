@@ -1,14 +1,15 @@
-"""One completion, start to end: typed-ahead cache → debounce → prompt → engine stream →
-post-processing → cache and counters.
+"""One completion, start to end: typed-ahead cache → a live stream to reuse → debounce → prompt →
+engine stream → post-processing → cache and counters.
 
-The engine stream is consumed inside `contextlib.aclosing`: leaving it for any reason (every
-candidate's post-processor says "complete", a newer request supersedes this one, the client cancels)
-closes the stream, and closing is what aborts the request inside the engine.
+The engine stream is read by a task of its own (completion/streams.py), inside
+`contextlib.aclosing`: leaving it for any reason (every candidate's post-processor says "complete",
+a keystroke contradicts it, nobody can use it any more) closes the stream, and closing is what aborts
+the request inside the engine. The request waits on that stream for its answer, which may come
+before the stream ends (answer early); the stream may then go on in the background.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
@@ -23,13 +24,15 @@ from engine.templates import Template
 from ..settings import Settings
 from . import syntax
 from .cache import CompletionCache
-from .closers import Fit, fit_at
+from .closers import fit_at
 from .counters import ServerCounters
 from .debounce import AdaptiveDebounce
 from .postprocess import StreamFilter
 from .prompt import ContextDocument, Prompt, PromptOptions, build_prompt
-from .scheduler import Turn
+from .scheduler import Lease, Superseded, Turn
 from .source import EngineSource
+from .streams import LiveStream, Streams, Wants
+from .trace import CACHED, ENGINE_BACKGROUND, Trace
 from .tokens import TokenCounts
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,8 @@ EMPTY = Completion("")
 
 class Completer:
     """One completion from start to end (module docstring), with the state that outlives a request:
-    the typed-ahead cache, the adaptive debounce and the token counts of the engine's tokenizer."""
+    the typed-ahead cache, the live engine streams, the adaptive debounce and the token counts of the
+    engine's tokenizer."""
 
     _request_ids = itertools.count(1)
 
@@ -80,18 +84,39 @@ class Completer:
         self.cache = CompletionCache()
         self.debounce = AdaptiveDebounce()
         self.token_counts = TokenCounts()
+        self.streams = Streams(counters, settings, on_error=self._background_failed)
         self._template_memo: tuple[tuple[str, str, frozenset[str]], Template] | None = None
 
     # -- document events ----------------------------------------------------------------------
 
-    def document_changed(self, uri: str) -> None:
-        """A keystroke in `uri`: the adaptive debounce learns the typing rhythm from it."""
+    def document_changed(self, uri: str, text: str | None = None) -> None:
+        """A keystroke in `uri` (now `text`): the adaptive debounce learns the typing rhythm from it,
+        and the engine streams of `uri` that the new text contradicts are aborted."""
         self.debounce.keystroke(uri, time.monotonic())
+        if text is not None:
+            self.streams.document_changed(uri, text)
 
     def document_closed(self, uri: str) -> None:
-        """`uri` is gone: forget its cached suggestions and its rhythm."""
+        """`uri` is gone: abort its engine streams, forget its cached suggestions and its rhythm."""
+        self.streams.abort(uri, "closed")
         self.cache.forget(uri)
         self.debounce.forget(uri)
+
+    def abandon(self, uri: str) -> None:
+        """A request of `uri` ran out of time: its engine streams are aborted with it."""
+        self.streams.abort(uri, "timeout")
+
+    async def close(self) -> None:
+        """Abort every engine stream and wait until each is closed (before the engine stops)."""
+        await self.streams.close()
+
+    def _background_failed(self, exc: Exception) -> None:
+        """A stream nobody waited for failed: reported as a request's failure would be."""
+        engine = self._host.ready()
+        if engine is None or not isinstance(exc, EngineUnavailable):
+            log.warning("engine stream failed in the background: %s", exc)
+            return
+        self._failed(engine, exc)
 
     # -- completion ---------------------------------------------------------------------------
 
@@ -105,49 +130,112 @@ class Completer:
         invoked: bool = False,
         path: str | None = None,
         documents: Sequence[ContextDocument] = (),
+        trace: Trace | None = None,
         language: str = "",
     ) -> Completion:
         """The completion for `text` at `offset`; raises Superseded or CancelledError when overtaken.
+        `trace`, when given, is filled in as the request goes (trace.py); the caller says how it ended.
+        `language` is the document's languageId (it chooses the grammar and the closer rules).
 
-        `language` is the document's languageId (it chooses the grammar and the closer rules)."""
+        In order: the typed-ahead cache; a live stream of the document this text agrees with
+        (`reuseStream`); otherwise, after the debounce, a new engine stream (completion/streams.py).
+        """
+        trace = trace if trace is not None else Trace("", uri, "invoked" if invoked else "automatic")
         started = time.perf_counter()
         settings = self._settings()
         if self._host.ready() is None:
             return EMPTY  # loading or failed: the host has already told the user
         before, after = text[:offset], text[offset:]
+        fitting = Fitting(settings, text, offset, language)  # every answer's covers are judged here
         if settings.scheduling.cache and not invoked:
-            rest = self.cache.lookup(uri, before, after)
-            if rest:
+            hit = self.cache.find(uri, before, after)
+            if hit is not None:
                 self._counters.completions_from_cache += 1
-                fits = [fit_at(text, offset, r, language) if settings.generation.cover_closers else Fit(r) for r in rest]
-                return _completion(text, offset, [f for f in fits if f.text.strip()],
-                                   (time.perf_counter() - started) * 1000, from_cache=True)
+                trace.ended = CACHED
+                trace.tokens_shown += hit.shown_tokens()
+                return self._completion(hit.rest, started, fitting, from_cache=True)
+        wants = self._wants(settings, invoked)
+        if settings.generation.reuse_stream and not invoked:
+            found = self.streams.usable(uri, before, after)
+            if found is not None:
+                stream, typed = found
+                trace.engine_request, trace.engine_end = stream.request.request_id, ENGINE_BACKGROUND
+                try:
+                    texts = await turn.wait(lambda: stream.answer(typed, wants, trace))
+                except EngineUnavailable as exc:
+                    trace.error = str(exc)[:300]
+                    return self._failed(self._host.ready(), exc)
+                if texts is not None:
+                    self._counters.completions_from_stream += 1
+                    return self._completion(texts, started, fitting)
+                # It contradicted what was typed after all: this request needs the engine.
 
         scheduling = settings.scheduling
         fixed = scheduling.debounce_ms / 1000
         interval = self.debounce.wait(uri, fixed, time.monotonic()) if scheduling.debounce == "adaptive" else fixed
         self._counters.debounce_ms = round(interval * 1000)
-        await turn.debounce(interval)
+        waited = time.monotonic()
+        try:
+            await turn.debounce(max(0.0, interval - (time.perf_counter() - started)))
+        finally:
+            trace.debounce_ms = _ms_since(waited)
         engine = self._host.ready()
         if engine is None:
             return EMPTY
+        # A newer request of this document needs the engine: what nobody waits for is of no use now.
+        self.streams.abort_idle(uri, "superseded")
         try:
+            waited = time.monotonic()
             prompt = await self.prompt(engine, settings, text, offset, path, documents, language)
-            fits = await turn.run(lambda: self._generate(engine, prompt, settings, invoked, uri))
+            trace.prompt_ms = _ms_since(waited)
+            waited = time.monotonic()
+            lease = await turn.admit()
+            trace.queue_ms = _ms_since(waited)
+            stream = self._start(engine, prompt, settings, invoked, uri, before, after, lease, trace)
+            try:
+                texts = await turn.wait(lambda: stream.answer("", wants, trace))
+            finally:
+                stream.release_reservation()
         except EngineUnavailable as exc:
-            self._counters.engine_errors += 1
-            log.warning("engine request failed: %s", exc)
+            trace.error = str(exc)[:300]
+            return self._failed(engine, exc)
+        if texts is None:
+            # Its own stream was aborted under it: a keystroke contradicted it (or the document
+            # closed), so this request is for a text that is gone.
+            raise Superseded(reached_engine=True)
+        if stream.first_answer_s is not None:
+            self.debounce.engine_latency(stream.first_answer_s)
+        completion = self._completion(texts, started, fitting)
+        if invoked:
+            self._counters.candidates_returned += len(completion.candidates)
+        self._host.request_succeeded(completion.latency_ms)
+        return completion
+
+    def _failed(self, engine: Engine | None, exc: EngineUnavailable) -> Completion:
+        """An engine request failed: count it, tell the engine's owner, answer empty."""
+        self._counters.engine_errors += 1
+        log.warning("engine request failed: %s", exc)
+        if engine is not None:
             if engine.state is EngineState.READY and exc.retry_after is not None:
                 self._counters.engine_rejected += 1  # turned away by an overloaded engine
             self._host.request_failed(engine, exc)
-            return EMPTY
+        return EMPTY
+
+    @staticmethod
+    def _completion(texts: tuple[str, ...], started: float, fitting: Fitting, from_cache: bool = False) -> Completion:
         latency = (time.perf_counter() - started) * 1000
-        self._host.request_succeeded(latency)
-        if not fits:
-            return Completion("", latency_ms=latency)
-        if settings.scheduling.cache:
-            self.cache.store(uri, before, after, tuple(f.text for f in fits))
-        return _completion(text, offset, fits, latency)
+        texts, covers = fitting.fit(texts)
+        if not texts:
+            return Completion("", latency_ms=latency, from_cache=from_cache)
+        return Completion(texts[0], latency_ms=latency, from_cache=from_cache, texts=texts, covers=covers)
+
+    @staticmethod
+    def _wants(settings: Settings, invoked: bool) -> Wants:
+        """When a request takes its answer: automatic ones at a complete line (answerEarly)."""
+        generation = settings.generation
+        if invoked or not generation.answer_early:
+            return Wants()
+        return Wants(early=True, deadline_s=generation.answer_deadline_ms / 1000)
 
     def template(self, settings: Settings, info: ModelInfo) -> Template:
         """The prompt template for the model (chosen once per setting and model, then memoized)."""
@@ -197,9 +285,22 @@ class Completer:
             budget -= exact - limit + _CONTEXT_MARGIN
         return prompt
 
-    async def _generate(
-        self, engine: Engine, prompt: Prompt, settings: Settings, invoked: bool, uri: str
-    ) -> tuple[Fit, ...]:
+    def speculate(
+        self, engine: Engine, prompt: Prompt, settings: Settings, uri: str, before: str, after: str, lease: Lease,
+    ) -> LiveStream:
+        """Start a stream nobody waits for (completion/speculation.py): the automatic completion at
+        `before`|`after`, a text the document does not have yet; it runs in the background at once."""
+        # Nobody's request: its trace is not logged (the speculation counters tell its story).
+        trace = Trace("", uri, "speculation")
+        stream = self._start(engine, prompt, settings, False, uri, before, after, lease, trace)
+        stream.release_reservation()
+        return stream
+
+    def _start(
+        self, engine: Engine, prompt: Prompt, settings: Settings, invoked: bool, uri: str,
+        before: str, after: str, lease: Lease, trace: Trace,
+    ) -> LiveStream:
+        """Start the engine stream for `prompt` at `before`|`after`; it holds `lease` until it ends."""
         generation = settings.generation
         early_stop = generation.early_stop
         n = generation.candidates if invoked else 1
@@ -217,35 +318,37 @@ class Completer:
             ),
         )
         filters = [filter_for(prompt, settings) for _ in range(n)]
-        # Per candidate: (offset in its generated text, tokens) of each delta, for tokens_shown.
-        deltas: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-        generated = [0] * n
-        started = time.monotonic()
-        async with contextlib.aclosing(engine.stream(request)) as stream:
-            async for delta in stream:
-                self._counters.tokens_received += delta.tokens
-                if not 0 <= delta.index < n:
-                    continue
-                i = delta.index
-                deltas[i].append((generated[i], delta.tokens))
-                generated[i] += len(delta.text)
-                filters[i].feed(delta.text)
-                if early_stop and all(f.done for f in filters):
-                    break  # every candidate is complete: leaving the block aborts the engine request
-        self.debounce.engine_latency(time.monotonic() - started)
-        shown: list[Fit] = []
-        for stream_filter, pieces in zip(filters, deltas):
-            stream_filter.finish()
-            suggestion = stream_filter.suggestion()
-            text = suggestion.text
-            if not text or suggestion in shown:
-                continue
-            shown.append(suggestion)
-            shown_end = stream_filter.skipped + len(text)
-            self._counters.tokens_shown += sum(tokens for start, tokens in pieces if start < shown_end)
-        if invoked:
-            self._counters.candidates_returned += len(shown)
-        return tuple(shown)
+        return self.streams.start(
+            uri=uri, before=before, after=after, engine=engine, request=request, filters=filters,
+            lease=lease, early_stop=early_stop, shareable=not invoked and n == 1,
+            cache=self.cache if settings.scheduling.cache else None, trace=trace,
+        )
+
+
+@dataclass(frozen=True)
+class Fitting:
+    """Where an answer is shown: its texts get their covers there (and are fitted to the closers
+    after the cursor). Every answer passes here — a new stream's, a reused stream's, the typed-ahead
+    cache's (so a speculation's too) — so what a suggestion covers is always judged against the
+    document as it is now, not as it was when the stream started: `closers.fit` is idempotent, and
+    a suggestion typed along keeps its cover."""
+
+    settings: Settings
+    document: str
+    offset: int
+    language: str
+
+    def fit(self, texts: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The distinct non-blank texts to offer and, per text, the document text it replaces."""
+        if not self.settings.generation.cover_closers:
+            kept = tuple(t for t in dict.fromkeys(texts) if t.strip())
+            return kept, ("",) * len(kept)
+        fitted: dict[str, str] = {}
+        for text in texts:
+            fit = fit_at(self.document, self.offset, text, self.language)
+            if fit.text.strip() and fit.text not in fitted:
+                fitted[fit.text] = self.document[self.offset: self.offset + fit.replace]
+        return tuple(fitted), tuple(fitted.values())
 
 
 def block_expected(settings: Settings, text: str, offset: int, language: str) -> bool | None:
@@ -275,8 +378,5 @@ def filter_for(prompt: Prompt, settings: Settings) -> StreamFilter:
     )
 
 
-def _completion(text: str, offset: int, fits: Sequence[Fit], latency_ms: float, from_cache: bool = False) -> Completion:
-    if not fits:
-        return Completion("", latency_ms=latency_ms, from_cache=from_cache)
-    return Completion(fits[0].text, latency_ms=latency_ms, from_cache=from_cache,
-                      texts=tuple(f.text for f in fits), covers=tuple(text[offset: offset + f.replace] for f in fits))
+def _ms_since(start: float) -> float:
+    return round((time.monotonic() - start) * 1000, 1)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.openai_wire import first_stop
+from engine.remote.wire import first_stop
 
 from ..text import indent_width
 from . import closers
@@ -104,8 +104,33 @@ class StreamFilter:
     def result(self) -> str:
         """The completion to show (see the module docstring for the filters); `replace` says how
         many characters after the cursor it covers."""
-        self.replace = 0
-        text = self.text if self.cut is None else self.text[: self.cut]
+        return self.suggestion().text
+
+    def suggestion(self) -> closers.Fit:
+        """The completion to show and the characters after the cursor it covers (also `replace`)."""
+        fitted = self._filtered(self.text if self.cut is None else self.text[: self.cut])
+        self.replace = fitted.replace
+        return fitted
+
+    def lines_so_far(self) -> str:
+        """What `result()` would be if the stream ended after its last line break: the complete
+        lines generated so far, filtered. An answer given before the block is complete shows this
+        (the line still being generated could yet change)."""
+        if self.cut is not None or not self.multiline:
+            return self.result() if self.cut is not None else ""
+        end = self.text.rfind("\n")
+        if end < 0:
+            return ""
+        text = self.text[:end]
+        cut = self._final_cut(text)
+        return self._filtered(text if cut is None else text[:cut]).text
+
+    @property
+    def usable(self) -> str:
+        """The generated text a completion can come from: all of it until the cut, none after."""
+        return self.text if self.cut is None else self.text[: self.cut]
+
+    def _filtered(self, text: str) -> closers.Fit:
         if not self.multiline:
             text = text.split("\n", 1)[0].split("\r", 1)[0]
         text = text.rstrip()
@@ -118,16 +143,10 @@ class StreamFilter:
         if not self.multiline and self.previous_lines and _same_line(
             self.line_prefix + text + self.line_suffix[replace:], self.previous_lines[-1]
         ):
-            return ""
+            return closers.Fit("")
         if not text.strip():
-            return ""
-        self.replace = replace
-        return text
-
-    def suggestion(self) -> closers.Fit:
-        """The completion to show and the characters after the cursor it covers."""
-        text = self.result()
-        return closers.Fit(text, self.replace)
+            return closers.Fit("")
+        return closers.Fit(text, replace)
 
     # -- completeness -------------------------------------------------------------------------
 

@@ -19,8 +19,10 @@ async def stats(ls: VllmLanguageServer, params: Any) -> dict[str, Any]:
     ls.counters.engine_restarts = ls.host.supervisor.restarts
     ls.counters.handlers_pending = ls.protocol.handlers_pending - 1  # not counting this request
     ls.counters.requests_waiting = ls.scheduler.waiting
+    ls.counters.streams_running = len(ls.completer.streams)
     details = ls.host.engine.details() if ls.host.engine is not None else {}
-    return stats_payload(ls.counters, ls.host.counters(), ls.host.state.value, details)
+    # Not counters: the event loop's lag over the last minute (lsp_server/loop_lag.py).
+    return {**stats_payload(ls.counters, ls.host.counters(), ls.host.state.value, details), **ls.loop_lag.summary()}
 
 
 HANDLERS = ((METHOD, None, stats),)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +25,7 @@ from engine.remote import RemoteEngineConfig
 from ..contract import STATUS_NOTIFICATION
 from ..logs import redact, register_secret
 from ..settings import EngineSettings
-from .notices import Notices
+from .notices import LatencyWatch, Notices
 from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class EngineHost:
         self._retired = EngineCounters()  # counters of engines replaced (settings change, restart)
         self.last_latency_ms: float | None = None
         self.notices = Notices()
+        self.latency = LatencyWatch()
         self.supervisor = Supervisor(self)
 
     @property
@@ -117,11 +119,7 @@ class EngineHost:
         current = self.engine.counters() if self.engine is not None else EngineCounters()
         # vLLM's in-process metrics are process-wide but start again from zero with each new
         # AsyncLLM (it unregisters the old collectors): a retired engine's count is added like the rest.
-        total = EngineCounters(**{
-            name: getattr(current, name) + getattr(self._retired, name) for name in vars(current)
-        })
-        total.requests_in_flight = current.requests_in_flight
-        return total
+        return current.plus(self._retired)
 
     def start(self, settings: EngineSettings) -> None:
         """Start (or restart, if its settings changed) the engine in the background."""
@@ -184,9 +182,7 @@ class EngineHost:
             self.report_failure(message)
 
     def _retire(self, engine: Engine) -> None:
-        old = engine.counters()
-        for name in vars(old):
-            setattr(self._retired, name, getattr(self._retired, name) + getattr(old, name))
+        self._retired = engine.counters().plus(self._retired)
 
     async def _begin_progress(self, token: str, title: str) -> bool:
         progress = self._progress()
@@ -227,9 +223,44 @@ class EngineHost:
 
     def report_request_error(self, detail: str) -> None:
         """One request failed while the engine is up (an HTTP error, a broken or oversized stream, a
-        timeout): details in the client's log, one popup per episode."""
+        timeout): details in the client's log, one popup per episode, with what to do."""
         self.status("degraded", detail)
-        self._trouble("requests", detail, f"vllm-ls: completions are failing: {detail}")
+        self._trouble("requests", detail, f"vllm-ls: completions are failing: {detail}. {self._failing_advice()}")
+
+    def request_timed_out(self, deadline_s: float) -> None:
+        """A completion took longer than `requestTimeoutMs` and was abandoned: a failure, and the
+        slowest of answers for the latency watch."""
+        self.report_request_error(f"a completion took longer than {deadline_s:.1f} s and was abandoned")
+        self._watch_latency(math.inf)
+
+    def _watch_latency(self, latency_ms: float) -> None:
+        change = self.latency.add(latency_ms)
+        if change is False:
+            self.notices.recovered("slow")
+        elif change:
+            average = self.latency.average_ms()
+            took = f"{average / 1000:.1f} s on average" if average != math.inf else "longer than the time limit"
+            detail = f"the last {self.latency.window} completions each took more than " \
+                     f"{self.latency.slow_ms / 1000:.0f} s ({took})"
+            self._trouble("slow", detail, f"vllm-ls: completions are slow: {detail}. {self._slow_advice()}")
+
+    def _remote(self) -> bool:
+        return bool(self._identity is not None and self._identity.url)
+
+    def _slow_advice(self) -> str:
+        """What to do about slow completions, for the engine in use."""
+        if self._remote():
+            return ("The vLLM server is busy or far: check its load (vllm-ls: Show Stats shows the engine's "
+                    "counters), add a replica to engine.url, or lower generation.maxTokens.")
+        return ("The engine runs on this machine: on a CPU, use a vLLM server on a GPU (engine.url), "
+                "or a smaller prompt and answer (prompt.maxPromptTokens, generation.maxTokens).")
+
+    def _failing_advice(self) -> str:
+        """What to do about failing completions, for the engine in use."""
+        if self._remote():
+            return ("Check that the vLLM server at engine.url is up and serves the model; "
+                    "the server's log (--log-file) has each failure.")
+        return "The server's log (--log-file) has each failure; `vllm-ls check` tries a completion on its own."
 
     def request_failed(self, engine: Engine, error: EngineUnavailable) -> None:
         """A completion's engine request failed: tell the user what the engine's state says."""
@@ -246,6 +277,7 @@ class EngineHost:
         """An engine request went through: episodes of failing or rejected requests are over."""
         if latency_ms is not None:
             self.last_latency_ms = round(latency_ms, 1)
+            self._watch_latency(latency_ms)
         self.notices.recovered("requests")
         self.notices.recovered("overloaded")
 

@@ -59,3 +59,38 @@ class Notices:
         """An episode of this kind of trouble is going on."""
         state = self._kinds.get(kind)
         return state is not None and state.open
+
+
+class LatencyWatch:
+    """Whether completions are consistently slow: the last `window` engine answers (a timed-out
+    request counts as slow) all took longer than `slow_ms`. Tabby's latency tracker is the model:
+    one bad answer says nothing, a window of them says the setup is too slow for typing. The
+    episode ends when the window's average is back under the threshold. Pure: no clock."""
+
+    def __init__(self, window: int = 10, slow_ms: float = 3000.0):
+        self.window = window
+        self.slow_ms = slow_ms
+        self._latencies: list[float] = []  # the newest last; inf for a timeout
+        self.slow = False
+
+    def add(self, latency_ms: float) -> bool | None:
+        """One engine answer took `latency_ms` (`math.inf`: it timed out). True when completions just
+        became consistently slow, False when they just stopped being so, None when nothing changed."""
+        self._latencies.append(latency_ms)
+        del self._latencies[:-self.window]
+        full = len(self._latencies) == self.window
+        if not self.slow and full and min(self._latencies) > self.slow_ms:
+            self.slow = True
+            return True
+        if self.slow and self.average_ms() < self.slow_ms:
+            self.slow = False
+            return False
+        return None
+
+    def average_ms(self) -> float:
+        """The window's average latency, timeouts left out (inf when all timed out)."""
+        answered = [value for value in self._latencies if value != float("inf")]
+        return sum(answered) / len(answered) if answered else float("inf")
+
+    def timeouts(self) -> int:
+        return sum(1 for value in self._latencies if value == float("inf"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -61,6 +62,7 @@ class GuardedProtocol(LanguageServerProtocol):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.rejected = 0  # messages answered with an error or dropped (vllm-ls/stats)
+        self.cancelled_at: dict[Any, float] = {}  # request id → when its $/cancelRequest arrived
         self.documents = Documents(lambda: self.workspace)
 
     # -- handlers -------------------------------------------------------------------------------
@@ -186,6 +188,19 @@ class GuardedProtocol(LanguageServerProtocol):
             log.debug("a reply to request %s came after we stopped waiting for it", msg_id)
             return
         super()._handle_response(msg_id, result, error)
+
+    def _handle_cancel_notification(self, msg_id):  # noqa: ANN001, ANN202
+        # A cancel for a request already answered is normal: VS Code cancels the previous
+        # keystroke's request before every keystroke, answered or not. pygls logs a warning for
+        # each (one per keystroke in the default log); it is not news.
+        if msg_id not in self._request_futures:
+            log.debug("cancel for request %s, already answered", msg_id)
+            return
+        # When the reason to stop arrived, for the request's trace (taken by the handler at once).
+        self.cancelled_at[msg_id] = time.monotonic()
+        while len(self.cancelled_at) > 256:  # entries of requests that were not completions
+            del self.cancelled_at[next(iter(self.cancelled_at))]
+        super()._handle_cancel_notification(msg_id)
 
     def _reject(self, msg_id: int | str | None, code: int, reason: str, what: str) -> None:
         self.rejected += 1

@@ -209,6 +209,10 @@ class HeadlessClient:
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         return msg_id, future
 
+    def notify(self, method: str, params: Any) -> None:
+        """Send a notification (`vllm-ls bench` reports what its typist did with a suggestion)."""
+        self._client.protocol.notify(method, params)
+
     def cancel(self, msg_id: str) -> None:
         """`$/cancelRequest` for a request sent earlier; the server still answers it (with -32800)."""
         self._client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))

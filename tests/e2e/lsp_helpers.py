@@ -176,3 +176,23 @@ def frame(body: bytes | dict, length: int | None = None) -> bytes:
     if isinstance(body, dict):
         body = json.dumps(body).encode()
     return b"Content-Length: %d\r\n\r\n%s" % (len(body) if length is None else length, body)
+
+
+def cancel_and_type(client: LanguageClient, uri: str, cancel_id: str, line: int, character: int, text: str) -> asyncio.Future:
+    """What VS Code sends for a keystroke while a request is outstanding, back to back: its
+    `$/cancelRequest`, the change, and the next request (at the new cursor); returns that request."""
+    client.protocol.notify("$/cancelRequest", types.CancelParams(id=cancel_id))
+    insert(client, uri, line, character, text)
+    return asyncio.ensure_future(inline(client, uri, line, character + len(text)))
+
+
+async def cancelled(request: Any, timeout: float = 30) -> None:
+    """Wait for a request sent with `client.protocol.send_request` to be answered with -32800."""
+    from pygls.exceptions import JsonRpcRequestCancelled
+
+    future = request if asyncio.isfuture(request) else asyncio.wrap_future(request)
+    try:
+        await asyncio.wait_for(future, timeout)
+    except JsonRpcRequestCancelled:
+        return
+    raise AssertionError("the request was answered, not cancelled")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,9 @@ import pytest
 from lsp_server.settings import parse_settings
 from lsp_server.settings_docs import vscode as vscode_settings
 
+from .editor_installs import chromium, code_server, ensure_debian, neovim_0_11
+from .vscode_browser import EditorFailed, VsCode
+
 pytestmark = pytest.mark.editors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +42,7 @@ VSCODE = EDITORS / "vscode"
 EXAMPLE = ROOT / "docs" / "examples" / "fibonacci.py"
 READY_TIMEOUT_S = 600
 SERVER = [sys.executable, "-m", "lsp_server"]  # this installation's server, as `vllm-ls` would run
+DEBIAN_NVIM = Path("/usr/bin/nvim")  # Debian's Neovim 0.7.2
 
 
 def _server_env(tmp_path: Path) -> dict[str, str]:
@@ -90,23 +95,6 @@ def _run(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProces
     return subprocess.CompletedProcess(cmd, process.returncode, output, "")
 
 
-def _ensure_debian(packages: list[str], present: Callable[[], bool]) -> None:
-    """Install Debian packages unless `present()` says they already are."""
-    if present():
-        return
-    if os.geteuid() != 0:
-        pytest.fail(f"missing; install with: apt-get install {' '.join(packages)}")
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    started = time.monotonic()
-    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-        # Only an outdated (or empty) package list needs the slower update.
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=True)
-        subprocess.run(install, env=env, capture_output=True, check=True)
-    print(f"installed {' '.join(packages)} in {time.monotonic() - started:.1f} s")
-    assert present(), f"still missing after installing {packages}"
-
-
 def _read_result(path: Path, run: subprocess.CompletedProcess) -> dict:
     logs = run.stdout[-6000:] + _log_tail(path.parent)
     assert path.exists(), f"the editor wrote no result (exit {run.returncode}):\n{logs}"
@@ -117,9 +105,9 @@ def _read_result(path: Path, run: subprocess.CompletedProcess) -> dict:
 
 # -- Neovim ---------------------------------------------------------------------------------------
 
-def test_neovim_omnifunc_completes_from_the_engine(tmp_path):
-    _ensure_debian(["neovim"], lambda: shutil.which("nvim") is not None)
-    nvim = shutil.which("nvim")
+def _run_neovim(nvim: str, driver: str, tmp_path: Path, **extra_env: str) -> dict:
+    """Headless Neovim with the shipped plugin (tests/e2e/editors/nvim_init.lua) on a copy of the
+    example, played by `driver`; returns the driver's JSON result."""
     work = tmp_path / "project"
     work.mkdir()
     source = work / "fibonacci.py"
@@ -127,19 +115,26 @@ def test_neovim_omnifunc_completes_from_the_engine(tmp_path):
     result_path = tmp_path / "nvim-result.json"
     env = _server_env(tmp_path) | {
         "VLLM_LS_NVIM_PLUGIN": str(EDITORS / "neovim"),
-        # Neovim 0.7 copies a server's stderr (vLLM's start-up chatter) into its cache's lsp.log:
-        # that cache goes to tmp_path, while the server keeps the real one (the converted model).
+        # Neovim copies a server's stderr (vLLM's start-up chatter) into its lsp.log, under its
+        # cache (0.7) or state (0.11) directory: both go to tmp_path, while the server keeps the
+        # real cache (the converted model).
         "XDG_CACHE_HOME": str(tmp_path / "nvim-cache"),
         "VLLM_LS_NVIM_CMD": json.dumps(["env", f"XDG_CACHE_HOME={_user_cache()}",
                                         *SERVER, *_server_log(tmp_path), "serve"]),
         "VLLM_LS_NVIM_RESULT": str(result_path),
         "VLLM_LS_NVIM_TIMEOUT_S": str(READY_TIMEOUT_S),
-    }
+    } | extra_env
     e2e = ROOT / "tests" / "e2e" / "editors"
     run = _run([nvim, "--headless", "-n", "-i", "NONE", "-u", str(e2e / "nvim_init.lua"),
-                "-c", f"luafile {e2e / 'nvim_driver.lua'}", str(source)],
+                "-c", f"luafile {e2e / driver}", str(source)],
                timeout=READY_TIMEOUT_S + 120, cwd=work, env=env)
-    result = _read_result(result_path, run)
+    return _read_result(result_path, run)
+
+
+def test_neovim_omnifunc_completes_from_the_engine(tmp_path):
+    """Neovim 0.7.2 (Debian): the trigger key asks (omnifunc), <C-y> accepts."""
+    ensure_debian(["neovim"], DEBIAN_NVIM.exists)
+    result = _run_neovim(str(DEBIAN_NVIM), "nvim_driver.lua", tmp_path)
 
     assert result["clients"] == ["vllm_ls"], "the plugin attached vllm-ls to the Python buffer"
     assert result["filetype"] == "python"
@@ -160,12 +155,52 @@ def test_neovim_omnifunc_completes_from_the_engine(tmp_path):
     expected = before[: header + 1] + (before[header + 1] + suggestion).split("\n") + before[header + 2:]
     assert after == expected
     assert not any("\0" in line for line in after)
+    assert result["stats"]["completions_accepted"] == 1, "the plugin ran the item's accept command"
+
+
+def test_neovim_0_11_suggests_while_typing(tmp_path):
+    """Neovim 0.11.4 (PyPI): typing code in insert mode, with no key to ask, opens the menu with
+    the engine's suggestion; <C-y> inserts all of it as real lines."""
+    nvim = neovim_0_11()
+    typed = "if"
+    # The server's time limit (30 s by default) is raised: on a shared 2-core machine under a
+    # load of 20 a block of the CPU engine took longer, and every try was answered empty.
+    result = _run_neovim(str(nvim), "nvim_typing_driver.lua", tmp_path, VLLM_LS_NVIM_TYPE=typed,
+                         VLLM_LS_NVIM_SETTINGS=json.dumps({"scheduling": {"requestTimeoutMs": 240000}}))
+
+    assert result["version"]["minor"] == 11, result["version"]
+    assert result["clients"] == ["vllm_ls"], "vim.lsp.enable attached vllm-ls to the Python buffer"
+    assert result["filetype"] == "python"
+    states = [status["state"] for status in result["statuses"]]
+    assert "loading" in states and "ready" in states, states
+    assert result["trigger_characters"], "the server declares trigger characters for autotrigger"
+    assert result["mode"] == "i", "the menu opened in insert mode, while typing"
+    assert result["completeopt"] == "menuone,noinsert,popup"
+    # (result["tries"] > 1 when a completion ran out of requestTimeoutMs on a loaded machine: the
+    # driver typed again, as a person would.)
+    assert len(result["items"]) == 1
+    item = result["items"][0]["user_data"]["nvim"]["lsp"]["completion_item"]
+    new_text = item["textEdit"]["newText"]
+    assert new_text.startswith(typed) and new_text[len(typed):].strip(), new_text
+    assert result["items"][0]["word"] == new_text.split("\n")[0], "the menu inserts the first line"
+
+    # Nothing was inserted before <C-y> (noinsert); after it the typed word is followed by the
+    # suggestion as it is, line for line (no indentation added by 'autoindent').
+    before, after = result["before"], result["lines"]
+    row = result["row"] - 1
+    assert result["typed_line"] == before[row] + typed
+    expected = before[:row] + (before[row] + new_text).split("\n") + before[row + 1:]
+    assert after == expected
+    assert not any("\0" in line for line in after)
+    assert result["stats"]["completions_accepted"] == 1, "Neovim ran the item's accept command"
+    # Neovim quits without waiting for the answer to `shutdown`: the server goes quietly.
+    assert "Traceback" not in (tmp_path / "server.log").read_text(encoding="utf-8"), _log_tail(tmp_path)
 
 
 # -- Emacs + eglot --------------------------------------------------------------------------------
 
 def test_emacs_eglot_completion_at_point_inserts_the_suggestion(tmp_path):
-    _ensure_debian(["emacs-nox", "elpa-eglot"], lambda: shutil.which("emacs") is not None
+    ensure_debian(["emacs-nox", "elpa-eglot"], lambda: shutil.which("emacs") is not None
                    and any(Path("/usr/share/emacs/site-lisp/elpa").glob("eglot-*")))
     emacs = shutil.which("emacs")
     work = tmp_path / "project"
@@ -269,6 +304,144 @@ def test_vscode_protocol_library_gets_ghost_text_from_the_server(vscode_built, t
     assert "# pass 3" in run.stdout, run.stdout[-8000:]
 
 
+class _ServerLog:
+    """The server's log file (the server runs with -vv), read for the engine's request lines."""
+
+    _STARTED = re.compile(r"engine request (\S+) started")
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8", errors="replace") if self.path.exists() else ""
+
+    def started(self) -> list[str]:
+        return self._STARTED.findall(self.text())
+
+    def cancelled(self, request_id: str) -> bool:
+        return f"engine request {request_id} cancelled" in self.text()
+
+    def ended(self, request_id: str) -> bool:
+        text = self.text()
+        return f"engine request {request_id} cancelled" in text or f"engine request {request_id} done" in text
+
+
+def _vscode(tmp_path: Path, **settings) -> VsCode:
+    """VS Code (code-server) on a copy of the example, with the packaged extension and its
+    defaults: only how to start the server (and its time limit) is set; VS Code's own settings
+    are untouched."""
+    work = tmp_path / "project"
+    work.mkdir()
+    shutil.copy(EXAMPLE, work / "fibonacci.py")
+    settings = {
+        "vllmLs.server.python": sys.executable,
+        "vllmLs.server.args": [*_server_log(tmp_path), "-vv"],
+        # A server setting, not VS Code's: on a shared 2-core machine under a load of 20 the CPU
+        # engine can take longer than the 30 s default, and the answer would be empty.
+        "vllmLs.scheduling.requestTimeoutMs": 240000,
+    } | settings
+    env = _server_env(tmp_path)
+    env.pop("XDG_CACHE_HOME", None)  # the server keeps the user's cache: the converted model is there
+    return VsCode(code_server(), chromium(), VSCODE / "out" / "vllm-ls.vsix", work, tmp_path, settings, env)
+
+
+def _stats_from_output(user_data: Path) -> dict[str, str]:
+    """The last "vllm-ls: Show Stats" block of the extension's output channel (its log file)."""
+    logs = sorted(user_data.glob("logs/*/exthost*/vllm-ls.vllm-ls/vllm-ls.log"))
+    assert logs, f"no output channel log under {user_data}/logs"
+    text = logs[-1].read_text(encoding="utf-8")
+    block = text.rsplit("--- vllm-ls stats", 1)
+    assert len(block) == 2, "Show Stats wrote nothing to the output channel"
+    stats = {}
+    for line in block[1].splitlines()[1:]:
+        match = re.match(r"\S+ \S+ \[info\] (\w+): (\S+)$", line)
+        if match:
+            stats[match.group(1)] = match.group(2)
+    return stats
+
+
+def test_vscode_in_a_browser_ghost_text_tab_stats_cancel(vscode_built, tmp_path):
+    """VS Code as a person uses it, with its default settings (auto-closing brackets on, quick
+    suggestions as shipped): the status bar goes loading → ready; typing shows ghost text, and
+    keystrokes while a request is in the engine cancel it there; a different key dismisses the
+    ghost text and a matching one narrows it; Tab accepts it once, next to the auto-closed bracket;
+    Show Stats shows the server's counters."""
+    log = _ServerLog(tmp_path / "server.log")
+    with _vscode(tmp_path) as vs:
+        vs.open_file("fibonacci.py")
+        vs.wait_for("the status bar to say ready", lambda: (vs.status_label() or "").startswith("vllm-ls ready"),
+                    READY_TIMEOUT_S)
+        states = [label.split(":")[0].split(",")[0] for label in vs.statuses]
+        assert "vllm-ls loading" in states and states.index("vllm-ls loading") < states.index("vllm-ls ready"), vs.statuses
+
+        # Typing at the end of the empty line inside fibonacci. Each time a request is in the
+        # engine, the next key must cancel it there (cancel-previous, through VS Code's own cancel).
+        vs.go_to_line_end(5)
+        seen = len(log.started())
+        vs.type("return fib")
+        cancelled, keys = None, list("onacci(")
+        while keys:
+            if cancelled is None:
+                vs.wait_for("an engine request for what was typed", lambda: len(log.started()) > seen, 120)
+                seen = len(log.started())
+                request = log.started()[-1]
+            vs.type(keys.pop(0))
+            if cancelled is None:
+                vs.wait_for(f"{request} to end", lambda: log.ended(request), 120)
+                cancelled = request if log.cancelled(request) else None
+        assert cancelled, f"no engine request was cancelled by the next keystroke:\n{_log_tail(tmp_path)}"
+
+        # After "(" VS Code closed the bracket: the ghost text sits between "(" and ")".
+        ghost = vs.wait_for("ghost text after typing", vs.ghost_text, 120)
+        assert "\n" not in ghost, f"mid-line, the suggestion is one line: {ghost!r}"
+        assert not vs.suggest_widget_visible(), "no completion menu over the ghost text (Tab goes to the ghost text)"
+
+        # A key the suggestion does not start with dismisses it; deleting it brings it back.
+        other = "x" if not ghost.startswith("x") else "y"
+        vs.type(other)
+        vs.wait_for("the ghost text to go after a different key", lambda: vs.ghost_text() != ghost, 30)
+        vs.page.keyboard.press("Backspace")
+        ghost = vs.wait_for("ghost text again after deleting the key", vs.ghost_text, 120)
+        # A key the suggestion starts with narrows it.
+        assert ghost[0].isalnum() or ghost[0] == " ", f"the test types the suggestion's first character: {ghost!r}"
+        vs.type(ghost[0])
+        vs.wait_for("the ghost text to narrow", lambda: vs.ghost_text() == ghost[1:], 30)
+
+        # Tab takes the rest; the file saved holds the suggestion once, closed by VS Code's bracket.
+        vs.page.keyboard.press("Tab")
+        vs.wait_for("the ghost text to be taken", lambda: vs.ghost_text() == "", 10)
+        vs.page.keyboard.press("Control+S")
+        saved = vs.workspace / "fibonacci.py"
+        line = "    return fibonacci(" + ghost + ")"
+        vs.wait_for("the file to be saved", lambda: line in saved.read_text(encoding="utf-8"), 30)
+        text = saved.read_text(encoding="utf-8")
+        assert text.splitlines()[4] == line, text
+        assert text.count(ghost) == 1 and line.count("(") == line.count(")"), text
+
+        # Show Stats (command palette): the output panel lists the server's counters.
+        vs.run_command("vllm-ls: Show Stats")
+        vs.wait_for("the stats in the Output panel", lambda: "generated but never shown" in vs.output_text(), 30)
+        stats = _stats_from_output(vs.user_data)
+    assert int(stats["completions_returned"]) >= 1, stats
+    assert int(stats["completions_cancelled"]) + int(stats["completions_superseded"]) >= 1, stats
+    assert int(stats["engine_requests_in_flight"]) == 0, stats
+    assert int(stats["tokens_shown"]) > 0, stats
+    # Tab ran the item's accept command (no proposed API: VS Code reports nothing else).
+    assert int(stats["completions_accepted"]) == 1 and int(stats["characters_accepted"]) >= len(ghost) - 1, stats
+
+
+def test_vscode_with_a_server_that_cannot_start_says_so(vscode_built, tmp_path):
+    """A wrong server command: VS Code says vllm-ls could not start (and the test says so at once
+    instead of waiting for a status that never comes)."""
+    missing = tmp_path / "no-such-python"
+    with _vscode(tmp_path, **{"vllmLs.server.python": str(missing)}) as vs:
+        vs.open_file("fibonacci.py")
+        with pytest.raises(EditorFailed) as failure:
+            vs.wait_for("the status bar to say ready", lambda: (vs.status_label() or "").startswith("vllm-ls ready"),
+                        READY_TIMEOUT_S)
+    assert "no-such-python" in str(failure.value), failure.value
+
+
 # -- Helix ----------------------------------------------------------------------------------------
 
 def test_helix_languages_toml_adds_vllm_ls_for_completion_only():
@@ -294,7 +467,7 @@ def test_helix_languages_toml_adds_vllm_ls_for_completion_only():
 def test_emacs_setups_load_with_eglot_and_lsp_mode(tmp_path):
     """vllm-ls.el byte-compiles cleanly next to real eglot and lsp-mode (Debian's 1.9 and 8) and
     registers what the docs promise; no server is started here."""
-    _ensure_debian(["emacs-nox", "elpa-eglot", "elpa-lsp-mode"], lambda: shutil.which("emacs") is not None and all(
+    ensure_debian(["emacs-nox", "elpa-eglot", "elpa-lsp-mode"], lambda: shutil.which("emacs") is not None and all(
         any(Path("/usr/share/emacs/site-lisp/elpa").glob(f"{name}-*")) for name in ("eglot", "lsp-mode")))
     result_path = tmp_path / "setup.json"
     env = {**os.environ, "VLLM_LS_EMACS_EL": str(EDITORS / "emacs" / "vllm-ls.el"),
@@ -323,16 +496,21 @@ def test_emacs_setups_load_with_eglot_and_lsp_mode(tmp_path):
     assert result["statusText"] == "vllm-ls 412ms", "the lsp-mode status handler reads the notification"
 
 
-def test_neovim_plugin_lua_compiles():
+@pytest.mark.parametrize("version", ["0.7.2", "0.11.4"])
+def test_neovim_plugin_lua_compiles(version):
     """Every Lua file of the plugin, the 0.12 one included, is valid Lua for Neovim's LuaJIT.
 
-    Only the legacy path can run on Debian's Neovim 0.7.2; this at least keeps the 0.12 path loadable."""
-    _ensure_debian(["neovim"], lambda: shutil.which("nvim") is not None)
+    No Neovim 0.12 runs here (0.7.2 from Debian, 0.11.4 from PyPI); this keeps the 0.12 path loadable."""
+    if version == "0.7.2":
+        ensure_debian(["neovim"], DEBIAN_NVIM.exists)
+        nvim = str(DEBIAN_NVIM)
+    else:
+        nvim = str(neovim_0_11())
     files = sorted(str(p) for p in (EDITORS / "neovim").rglob("*.lua"))
-    assert len(files) >= 3, files
+    assert len(files) >= 5, files
     check = ("lua for _, f in ipairs(vim.fn.json_decode(os.getenv('LUA_FILES'))) do "
              "local ok, err = loadfile(f); if not ok then io.stderr:write(err .. '\\n'); vim.cmd('cquit 1') end end")
-    run = subprocess.run(["nvim", "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", check, "-c", "qa!"],
+    run = subprocess.run([nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", check, "-c", "qa!"],
                          capture_output=True, text=True, timeout=60,
                          env={**os.environ, "LUA_FILES": json.dumps(files)})
     assert run.returncode == 0, run.stderr

@@ -47,7 +47,7 @@ class VllmServer:
         return ""
 
     async def metrics(self) -> dict[str, float]:
-        from engine.openai_wire import parse_prometheus
+        from engine.remote.wire import parse_prometheus
 
         names = ("vllm:generation_tokens_total", "vllm:num_requests_running", "vllm:request_success_total",
                  "vllm:prompt_tokens_total", "vllm:prompt_tokens_cached_total")

@@ -89,6 +89,8 @@ export interface Status {
 export interface StatusView {
   text: string;
   tooltip: string;
+  /** What a screen reader says (the text's icons say nothing): "vllm-ls ready, 412 ms". */
+  label: string;
   /** `error` and `warning` map to the status bar's background colours. */
   severity: "none" | "warning" | "error";
 }
@@ -96,31 +98,36 @@ export interface StatusView {
 export function statusView(status: Status | undefined): StatusView {
   const engine = status?.engine ? ` (${status.engine})` : "";
   const message = status?.message ?? "";
+  const view = (text: string, state: string, tooltip: string, severity: StatusView["severity"]): StatusView => ({
+    text, tooltip, severity, label: message && state !== "ready" ? `vllm-ls ${state}: ${message}` : `vllm-ls ${state}`,
+  });
   switch (status?.state) {
     case "ready": {
       const latency = status.lastLatencyMs;
       const shown = typeof latency === "number" ? ` ${Math.round(latency)} ms` : "";
-      return { text: `$(check) vllm-ls${shown}`, tooltip: `vllm-ls ready${engine}. ${message}`.trim(), severity: "none" };
+      const ready = view(`$(check) vllm-ls${shown}`, "ready", `vllm-ls ready${engine}. ${message}`.trim(), "none");
+      return { ...ready, label: shown ? `vllm-ls ready,${shown}` : "vllm-ls ready" };
     }
     case "loading":
-      return { text: "$(sync~spin) vllm-ls", tooltip: `vllm-ls loading${engine}: ${message}`, severity: "warning" };
+      return view("$(sync~spin) vllm-ls", "loading", `vllm-ls loading${engine}: ${message}`, "warning");
     case "restarting":
       // The in-process engine died; the server restarts it with backoff by itself.
-      return { text: "$(sync~spin) vllm-ls", tooltip: `vllm-ls restarting${engine}: ${message}`, severity: "warning" };
+      return view("$(sync~spin) vllm-ls", "restarting", `vllm-ls restarting${engine}: ${message}`, "warning");
     case "degraded":
       // Requests are failing (e.g. HTTP 5xx); the next success clears it.
-      return { text: "$(warning) vllm-ls", tooltip: `vllm-ls degraded${engine}: ${message}`, severity: "warning" };
+      return view("$(warning) vllm-ls", "degraded", `vllm-ls degraded${engine}: ${message}`, "warning");
     case "unavailable":
       // A remote server is down; the engine retries by itself, so this is a warning, not an error.
-      return { text: "$(debug-disconnect) vllm-ls", tooltip: `vllm-ls paused${engine}: ${message}`, severity: "warning" };
+      return view("$(debug-disconnect) vllm-ls", "paused", `vllm-ls paused${engine}: ${message}`, "warning");
     case "overloaded":
-      return { text: "$(watch) vllm-ls", tooltip: `vllm-ls: the server is busy${engine}: ${message}`, severity: "warning" };
+      return view("$(watch) vllm-ls", "busy", `vllm-ls: the server is busy${engine}: ${message}`, "warning");
     case "failed":
-      return { text: "$(error) vllm-ls", tooltip: `vllm-ls failed${engine}: ${message}`, severity: "error" };
+      return view("$(error) vllm-ls", "failed", `vllm-ls failed${engine}: ${message}`, "error");
     case "stopped":
-      return { text: "$(circle-slash) vllm-ls", tooltip: "vllm-ls is not running", severity: "error" };
+      return { text: "$(circle-slash) vllm-ls", tooltip: "vllm-ls is not running", severity: "error",
+               label: "vllm-ls is not running" };
     default:
-      return { text: "$(sync~spin) vllm-ls", tooltip: "vllm-ls is starting", severity: "none" };
+      return { text: "$(sync~spin) vllm-ls", tooltip: "vllm-ls is starting", severity: "none", label: "vllm-ls starting" };
   }
 }
 
@@ -145,6 +152,35 @@ export function formatStats(stats: Record<string, unknown>): string[] {
     lines.push(`prefix cache hit rate: ${((100 * cached) / prompt).toFixed(1)} %`);
   }
   return lines;
+}
+
+/** What the user did with a suggestion: the names Copilot's language server uses (the server's
+ * lsp_server/contract.py). Every item the server returns carries ACCEPT_COMMAND with its id. */
+export const ACCEPT_COMMAND = "vllm-ls.acceptCompletion";
+export const DID_SHOW_COMPLETION = "textDocument/didShowCompletion";
+export const DID_PARTIALLY_ACCEPT_COMPLETION = "textDocument/didPartiallyAcceptCompletion";
+
+/** A command as VS Code holds it on an item (`vscode.Command`'s fields used here). */
+export interface ItemCommand {
+  command: string;
+  title?: string;
+  arguments?: unknown[];
+}
+
+/** The item as the server reads it back in a report, or undefined when it is not one of ours. */
+export function reportedItem(
+  insertText: unknown,
+  command: ItemCommand | undefined,
+): { insertText: string; command: { title: string; command: string; arguments: unknown[] } } | undefined {
+  if (!command || command.command !== ACCEPT_COMMAND || !Array.isArray(command.arguments)) return undefined;
+  const text = typeof insertText === "string" ? insertText : String((insertText as { value?: unknown })?.value ?? "");
+  return { insertText: text, command: { title: command.title ?? "", command: command.command, arguments: command.arguments } };
+}
+
+/** VS Code has passed the length taken so far as a number, and later as `{ kind, acceptedLength }`. */
+export function acceptedLength(info: unknown): number | undefined {
+  const length = typeof info === "number" ? info : (info as { acceptedLength?: unknown } | undefined)?.acceptedLength;
+  return typeof length === "number" && Number.isInteger(length) && length >= 0 ? length : undefined;
 }
 
 export const STATUS_NOTIFICATION = "vllm-ls/status";

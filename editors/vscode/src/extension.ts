@@ -4,6 +4,7 @@
 
 import * as vscode from "vscode";
 import {
+  InlineCompletionRequest,
   LanguageClient,
   LanguageClientOptions,
   ServerOptions,
@@ -13,12 +14,16 @@ import {
 
 import {
   CLIENT_SECTION,
+  DID_PARTIALLY_ACCEPT_COMPLETION,
+  DID_SHOW_COMPLETION,
   SECTION,
   STATS_REQUEST,
   STATUS_NOTIFICATION,
   Status,
+  acceptedLength,
   explicitSettings,
   formatStats,
+  reportedItem,
   serverExecutable,
   serverSettingKeys,
   statusView,
@@ -28,11 +33,15 @@ let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem;
 let output: vscode.LogOutputChannel;
 let settingKeys: string[] = [];
+// True when VS Code lets this extension tell the server what the user did with a suggestion (its
+// proposed API `inlineCompletionsAdditions`); then our own provider asks for the ghost text.
+let reportsOutcomes = false;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel("vllm-ls", { log: true });
   settingKeys = serverSettingKeys(context.extension.packageJSON?.contributes?.configuration, SECTION);
-  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  statusItem = vscode.window.createStatusBarItem("vllmLs.status", vscode.StatusBarAlignment.Right, 100);
+  statusItem.name = "vllm-ls";
   statusItem.command = "vllmLs.showStats";
   showStatus(undefined);
   statusItem.show();
@@ -42,6 +51,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     statusItem,
     vscode.commands.registerCommand("vllmLs.restartServer", restart),
     vscode.commands.registerCommand("vllmLs.showStats", showStats),
+    ...registerOutcomeProvider(),
     vscode.workspace.onDidChangeConfiguration(async (event) => {
       if (!event.affectsConfiguration(SECTION)) return;
       if (event.affectsConfiguration(`${SECTION}.${CLIENT_SECTION}`)) {
@@ -75,6 +85,16 @@ async function start(): Promise<void> {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     initializationOptions: { [SECTION]: serverSettings() },
     outputChannel: output,
+    middleware: {
+      // VS Code shows the suggestion as ghost text. The same suggestion as a completion item
+      // (for editors without ghost text) would open the suggest widget over it, Tab would take
+      // the widget's copy, and the server would supersede one request for the document with the
+      // other. So the completion menu is never asked.
+      provideCompletionItem: () => undefined,
+      // With the proposed API our own provider (registerOutcomeProvider) asks instead.
+      provideInlineCompletionItems: (document, position, context, token, next) =>
+        reportsOutcomes ? undefined : next(document, position, context, token),
+    },
   };
   output.info(`starting ${executable.command} ${executable.args.join(" ")}`);
   client = new LanguageClient("vllmLs", "vllm-ls", serverOptions, clientOptions);
@@ -105,6 +125,47 @@ async function restart(): Promise<void> {
   await start();
 }
 
+/**
+ * Ghost text that reports back what the user did with it: shown, and partly accepted (a word with
+ * Ctrl+Right). Full acceptance needs nothing here: every item carries the server's accept command,
+ * which VS Code runs when the user takes it. These two callbacks are VS Code's proposed API
+ * `inlineCompletionsAdditions`: registering them throws unless VS Code runs with
+ * `--enable-proposed-api vllm-ls.vllm-ls`, and then vscode-languageclient's provider serves alone.
+ */
+function registerOutcomeProvider(): vscode.Disposable[] {
+  const provider = {
+    async provideInlineCompletionItems(
+      document: vscode.TextDocument, position: vscode.Position, context: vscode.InlineCompletionContext,
+      token: vscode.CancellationToken,
+    ) {
+      if (!client?.isRunning()) return undefined;
+      const params = client.code2ProtocolConverter.asInlineCompletionParams(document, position, context);
+      const result = await client.sendRequest(InlineCompletionRequest.type, params, token);
+      return client.protocol2CodeConverter.asInlineCompletionResult(result, token);
+    },
+    handleDidShowCompletionItem(item: vscode.InlineCompletionItem): void {
+      const reported = reportedItem(item.insertText, item.command);
+      if (reported && client?.isRunning()) void client.sendNotification(DID_SHOW_COMPLETION, { item: reported });
+    },
+    handleDidPartiallyAcceptCompletionItem(item: vscode.InlineCompletionItem, info: unknown): void {
+      const reported = reportedItem(item.insertText, item.command);
+      const length = acceptedLength(info);
+      if (reported && length !== undefined && client?.isRunning()) {
+        void client.sendNotification(DID_PARTIALLY_ACCEPT_COMPLETION, { item: reported, acceptedLength: length });
+      }
+    },
+  };
+  try {
+    const registration = vscode.languages.registerInlineCompletionItemProvider(
+      [{ scheme: "file" }, { scheme: "untitled" }], provider);
+    reportsOutcomes = true;
+    return [registration];
+  } catch {
+    reportsOutcomes = false; // no proposed API: what the user did is known only from the accept command
+    return [];
+  }
+}
+
 function sendSettings(): void {
   if (!client?.isRunning()) return;
   void client.sendNotification("workspace/didChangeConfiguration", { settings: { [SECTION]: serverSettings() } });
@@ -125,6 +186,7 @@ function showStatus(status: Status | undefined): void {
   const view = statusView(status);
   statusItem.text = view.text;
   statusItem.tooltip = `${view.tooltip}\nClick for stats.`;
+  statusItem.accessibilityInformation = { label: view.label };
   statusItem.backgroundColor =
     view.severity === "none" ? undefined : new vscode.ThemeColor(`statusBarItem.${view.severity}Background`);
 }

@@ -4,10 +4,13 @@ import { join } from "node:path";
 import { test } from "node:test";
 
 import {
+  ACCEPT_COMMAND,
   Inspected,
   SECTION,
+  acceptedLength,
   explicitSettings,
   formatStats,
+  reportedItem,
   serverExecutable,
   serverSettingKeys,
   statusView,
@@ -94,6 +97,7 @@ test("status bar: loading spins, ready shows the last latency, failure is an err
     text: "$(sync~spin) vllm-ls",
     tooltip: "vllm-ls loading (embedded): loading weights",
     severity: "warning",
+    label: "vllm-ls loading: loading weights",
   });
   const ready = statusView({ state: "ready", message: "completed in 412 ms", engine: "embedded", lastLatencyMs: 411.6 });
   assert.equal(ready.text, "$(check) vllm-ls 412 ms");
@@ -104,6 +108,32 @@ test("status bar: loading spins, ready shows the last latency, failure is an err
   assert.match(failed.tooltip, /no model/);
   assert.equal(statusView(undefined).severity, "none");
   assert.equal(statusView({ state: "stopped" }).severity, "error");
+});
+
+test("status bar: a screen reader hears the state, not the icon", () => {
+  assert.equal(statusView(undefined).label, "vllm-ls starting");
+  assert.equal(statusView({ state: "loading" }).label, "vllm-ls loading");
+  assert.equal(statusView({ state: "ready", message: "completed in 412 ms", lastLatencyMs: 411.6 }).label,
+    "vllm-ls ready, 412 ms");
+  assert.equal(statusView({ state: "ready" }).label, "vllm-ls ready");
+  assert.equal(statusView({ state: "failed", message: "no model" }).label, "vllm-ls failed: no model");
+  assert.equal(statusView({ state: "unavailable", message: "down" }).label, "vllm-ls paused: down");
+  assert.equal(statusView({ state: "stopped" }).label, "vllm-ls is not running");
+});
+
+test("reports name the server's item by its accept command, and nothing else", () => {
+  const command = { command: ACCEPT_COMMAND, title: "vllm-ls: suggestion accepted", arguments: ["s7"] };
+  assert.deepEqual(reportedItem("n - 1)", command), {
+    insertText: "n - 1)", command: { title: "vllm-ls: suggestion accepted", command: ACCEPT_COMMAND, arguments: ["s7"] },
+  });
+  assert.equal(reportedItem({ value: "snippet" }, command)?.insertText, "snippet");
+  assert.equal(reportedItem("x", undefined), undefined);
+  assert.equal(reportedItem("x", { command: "other.command", arguments: ["s7"] }), undefined);
+  assert.equal(acceptedLength(4), 4);
+  assert.equal(acceptedLength({ kind: 1, acceptedLength: 9 }), 9);
+  assert.equal(acceptedLength(-1), undefined);
+  assert.equal(acceptedLength({ kind: 1 }), undefined);
+  assert.equal(acceptedLength(undefined), undefined);
 });
 
 test("stats are listed with the waste the design cares about", () => {

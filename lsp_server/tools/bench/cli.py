@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", choices=["vscode", "neovim", "both"], default="both",
                         help="vscode: cancel the outstanding request on each keystroke; neovim: never cancel; "
                         "both (default): alternate per editor")
-    parser.add_argument("--profiles", default="vllm-ls,naive", metavar="LIST",
-                        help=f"settings profiles to compare, one server each (default vllm-ls,naive); built-in: "
+    parser.add_argument("--profiles", default="vllm-ls,v0.1,naive", metavar="LIST",
+                        help=f"settings profiles to compare, one server each (default vllm-ls,v0.1,naive); built-in: "
                         f"{', '.join(BUILTIN)}; or name={{settings JSON}}")
     parser.add_argument("--quality", action=argparse.BooleanOptionalAction, default=True,
                         help="also score infill on holes punched in the files (default: yes)")
@@ -47,8 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "e.g. vllm-ls,paths compares prefix-only with prefix-only-paths")
     parser.add_argument("--probes", type=int, default=4, metavar="N",
                         help="requests timed through the server and directly for the overhead ratio (default 4)")
+    parser.add_argument("--serial", action=argparse.BooleanOptionalAction, default=None,
+                        help="start each profile's server when its turn comes instead of all at once (less "
+                        "memory, longer run); default: only when the machine lacks the memory for all "
+                        "in-process engines at once")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON to FILE")
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the comparison to FILE.png")
+    parser.add_argument("--trace", type=Path, metavar="FILE.jsonl",
+                        help="write every completion's trace record (how it ended, where the time went) to "
+                        "FILE as JSON lines, with its profile")
     parser.add_argument("--seed", type=int, default=0, help="seed of the typing plans and holes (default 0)")
     parser.add_argument("--startup-timeout", type=float, default=600, metavar="SECONDS",
                         help="give up when an engine is not ready after this long (default 600)")
@@ -107,7 +114,9 @@ def options_from(args: argparse.Namespace):
         seed=args.seed,
         startup_timeout=args.startup_timeout,
         answer_timeout=args.answer_timeout,
+        serial=args.serial,
         server_flags=["-v"] * args.verbose + (["--log-file", args.log_file] if args.log_file else []),
+        trace=args.trace,
     )
 
 
@@ -143,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # servers and engines have been stopped on the way out
         print("vllm-ls bench: interrupted", file=sys.stderr)
         return 130
+    report.versus_baseline(result["runs"])
     result["targets"] = report.targets(result)
     print(report.render(result), file=out)
     try:

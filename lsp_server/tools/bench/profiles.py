@@ -5,7 +5,17 @@ an editor would send (`initializationOptions`); nothing else about the server ch
 cancel-previous (older requests run on), no early stop (every request runs to its token limit) and
 no typed-ahead cache, and no in-flight bound of its own (every request goes straight to the engine,
 which queues and batches as vLLM does; the bound's waiting line would otherwise act as a debounce).
-The debounce mode is pinned too, so a change of the default cannot leak in.
+The debounce mode is pinned too, so a change of the default cannot leak in. The issue-12 features
+(answering early, continuing in the background, reusing a stream, speculating, supplying
+indentation) are off in it as well: none of them is what a naive client does.
+
+`v0.1` is the server as it was before those features and before the issue-15 post-processing: the
+defaults with all five off, a block unless code follows the cursor (no syntax), only the next line
+guarding the suffix, closers only trimmed (never covered). It is the one baseline the issue-12
+targets and the infill comparison ("the previous post-processing") are judged against, in the same run.
+
+A built-in profile sends only the settings this server knows (`known_settings`): a feature that
+is not built yet is simply absent from the profile, and appears in it the day it exists.
 """
 
 from __future__ import annotations
@@ -14,18 +24,28 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...settings import dotted, is_engine_setting, parse_settings
+from ...settings import dotted, is_engine_setting, leaves, parse_settings
+
+#: The issue-12 features, all off: the server's behaviour before them.
+FEATURES_OFF: dict[str, Any] = {
+    "generation.answerEarly": False, "generation.continueInBackground": False, "generation.reuseStream": False,
+    "generation.speculate": False, "generation.autoIndent": False,
+}
+#: The post-processing before the syntax, suffix and closer rules (issue 15): a block unless code
+#: follows the cursor, only the next line guards the suffix, closers are only trimmed.
+POSTPROCESSING_BEFORE: dict[str, Any] = {
+    "generation.syntax": False, "generation.suffixLines": 1, "generation.coverClosers": False,
+}
 
 BUILTIN: dict[str, dict[str, Any]] = {
     "vllm-ls": {},
+    "v0.1": {**FEATURES_OFF, **POSTPROCESSING_BEFORE},
     "naive": {"scheduling.debounceMs": 0, "scheduling.debounce": "fixed", "scheduling.cancelPrevious": False,
-              "generation.earlyStop": False, "scheduling.cache": False, "scheduling.maxInFlight": 256},
+              "generation.earlyStop": False, "scheduling.cache": False, "scheduling.maxInFlight": 256,
+              **FEATURES_OFF},
     # Comparisons the prompt work asked the benchmark to decide.
     "adaptive": {"scheduling.debounce": "adaptive"},
     "paths": {"prompt.template": "prefix-only-paths"},
-    # The post-processing before syntax, suffix and closer rules (v0.1): a block unless code follows the
-    # cursor, only the next line guards the suffix, closers are only trimmed.
-    "v0.1": {"generation.syntax": False, "generation.suffixLines": 1, "generation.coverClosers": False},
 }
 
 
@@ -35,6 +55,8 @@ class Profile:
 
     name: str
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Settings of a built-in profile that this server does not know, so were not sent.
+    left_out: tuple[str, ...] = ()
 
     def with_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
         return {**self.settings, **overrides}
@@ -50,6 +72,7 @@ def parse_profiles(spec: str) -> list[Profile]:
     for item in _split(spec):
         name, sep, raw = item.partition("=")
         name = name.strip()
+        left_out: tuple[str, ...] = ()
         if not name:
             raise ValueError(f"a profile needs a name: {item!r}")
         if sep:
@@ -60,7 +83,8 @@ def parse_profiles(spec: str) -> list[Profile]:
             if not isinstance(settings, dict):
                 raise ValueError(f"profile {name!r}: the settings must be a JSON object")
         elif name in BUILTIN:
-            settings = dict(BUILTIN[name])
+            settings = known_settings(BUILTIN[name])
+            left_out = tuple(sorted(set(dotted(BUILTIN[name])) - set(settings)))
         else:
             raise ValueError(f"unknown profile {name!r}; built-in: {', '.join(BUILTIN)} (or name={{json}})")
         _, problems = parse_settings(settings)
@@ -68,10 +92,17 @@ def parse_profiles(spec: str) -> list[Profile]:
             raise ValueError(f"profile {name!r}: {'; '.join(problems)}")
         if any(p.name == name for p in profiles):
             raise ValueError(f"profile {name!r} given twice")
-        profiles.append(Profile(name, dotted(settings)))  # one spelling: overrides merge key by key
+        # One spelling: overrides merge key by key.
+        profiles.append(Profile(name, dotted(settings), left_out))
     if not profiles:
         raise ValueError("no profiles given")
     return profiles
+
+
+def known_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` (any accepted spelling) as dotted names, without those this server does not know."""
+    known = {path for path, _, _ in leaves()}
+    return {path: value for path, value in dotted(settings).items() if path in known}
 
 
 def _split(spec: str) -> list[str]:

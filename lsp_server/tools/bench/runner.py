@@ -2,7 +2,9 @@
 and the infill holes, in an order that keeps the measurements apart.
 
 All servers and the direct engine start together (loading is not measured, and overlapping it
-saves minutes); after that only one thing works at a time: a profile's replay, then its overhead
+saves minutes), unless the machine has not the memory for all of their in-process engines at once
+(or `--serial` says so): then each server starts when its turn comes. After that only one thing
+works at a time: a profile's replay, then its overhead
 probes, then (for the first profile's server) the infill holes. A server is stopped as soon as it is
 no longer needed, and every server and engine is stopped on the way out, whatever happens.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
+import json
 import os
 import platform
 import sys
@@ -24,12 +27,14 @@ from typing import Any
 
 import psutil
 
+from engine.remote.metering import GENERATION
+
+from ...settings import parse_settings
 from ..check.runner import public_url
 from ..client import HeadlessClient, server_command
-from ...settings import parse_settings
-from . import overhead, quality
+from . import overhead, quality, vllm_metrics
 from .direct import DirectEngine
-from .figures import run_figures, stats_delta
+from .figures import accept_latency_by_source, run_figures, stats_delta
 from .holes import punch_holes
 from .memory import RssSampler
 from .profiles import Profile
@@ -43,6 +48,8 @@ HOLE_MODULES = DEFAULT_MODULES + ("fnmatch.py", "heapq.py", "bisect.py", "csv.py
                                   "netrc.py", "colorsys.py")
 
 JSON_FORMAT_VERSION = 1
+#: What one in-process engine and its server take (measured: ~0.7 GB server, ~3.2 GB engine processes).
+ENGINE_MEMORY_GB = 4.0
 
 
 def default_files(modules: Sequence[str] = DEFAULT_MODULES) -> list[Path]:
@@ -80,6 +87,9 @@ class Options:
     startup_timeout: float = 600.0
     answer_timeout: float = 120.0
     server_flags: list[str] = field(default_factory=list)
+    trace: Path | None = None  # every completion's trace record, from every server, as JSON lines
+    #: Start each server when its turn comes (None: when memory is short for all at once).
+    serial: bool | None = None
 
     def base_settings(self) -> dict[str, Any]:
         base: dict[str, Any] = {}
@@ -101,13 +111,17 @@ class Bench:
         hole_files = load_files(options.hole_files) if options.hole_files else self.files
         self.holes = punch_holes(hole_files, options.holes, options.seed) if options.quality else []
         self.base = options.base_settings()
+        self.serial = self._serial()
+        #: Each replay's records until its server's traces can be read (`_split_accepts`).
+        self._records: dict[tuple[str, int], list] = {}
 
     async def run(self) -> dict[str, Any]:
         opts = self.options
         first = opts.profiles[0]
         clients = {
             profile.name: HeadlessClient(
-                server_command(opts.engine_urls, opts.model, opts.server_flags), settings=profile.settings,
+                server_command(opts.engine_urls, opts.model, [*opts.server_flags, *self._trace_flags(profile)]),
+                settings=profile.settings,
                 stderr=sys.stderr if opts.server_flags else None,
                 on_status=lambda status, name=profile.name: self._status(name, status))
             for profile in opts.profiles
@@ -118,16 +132,26 @@ class Bench:
         started = time.perf_counter()
         # Other work on the machine shows in every latency: say how busy it was.
         load_at_start = psutil.getloadavg()[0]
+        serial = self.serial
         try:
-            self.say(f"starting {len(clients)} server{'s' if len(clients) > 1 else ''} "
-                     f"({', '.join(clients)}) and the direct engine ({direct.name})...")
-            await _all_or_none([*(c.start(wait_ready=opts.startup_timeout) for c in clients.values()),
-                                direct.start()])
+            if serial:
+                self.say(f"starting the direct engine ({direct.name}); each server starts when its turn comes "
+                         f"(--serial{'' if opts.serial else ': not enough memory for all engines at once'})...")
+                await direct.start()
+            else:
+                self.say(f"starting {len(clients)} server{'s' if len(clients) > 1 else ''} "
+                         f"({', '.join(clients)}) and the direct engine ({direct.name})...")
+                await _all_or_none([*(c.start(wait_ready=opts.startup_timeout) for c in clients.values()),
+                                    direct.start()])
             self.say(f"ready after {time.perf_counter() - started:.0f} s")
             runs: list[dict[str, Any]] = []
             quality_result = None
             for profile in opts.profiles:
                 client = clients[profile.name]
+                if serial:
+                    loading = time.perf_counter()
+                    await client.start(wait_ready=opts.startup_timeout)
+                    self.say(f"[{profile.name}] ready after {time.perf_counter() - loading:.0f} s")
                 profile_runs = [await self._replay(client, profile, n) for n in opts.editors]
                 self.say(f"[{profile.name}] overhead: {len(self.probes)} probes through the server and directly")
                 probe = await overhead.measure(client, direct, profile, self.base, self.probes, opts.answer_timeout)
@@ -139,6 +163,7 @@ class Bench:
                     quality_result = await self._quality(client, direct, direct_settings)
                 await client.stop()
                 stopped.add(profile.name)
+                self._split_accepts(profile, profile_runs)
             return {
                 "format": JSON_FORMAT_VERSION,
                 "machine": {**machine(), "load_average": {"start": round(load_at_start, 2),
@@ -157,6 +182,55 @@ class Bench:
                         await client.stop()
             with contextlib.suppress(Exception):
                 await direct.close()
+            self._collect_traces()
+
+    def _trace_part(self, profile: Profile) -> Path | None:
+        trace = self.options.trace
+        return None if trace is None else trace.with_name(f"{trace.name}.{profile.name}.part")
+
+    def _trace_flags(self, profile: Profile) -> list[str]:
+        part = self._trace_part(profile)
+        if part is None:
+            return []
+        part.unlink(missing_ok=True)
+        return ["--trace", str(part)]
+
+    def _split_accepts(self, profile: Profile, runs: list[dict[str, Any]]) -> None:
+        """With traces (the server has stopped: its file is whole), the accept latency by source."""
+        part = self._trace_part(profile)
+        if part is None or not part.exists():
+            return
+        traces: dict[str, dict[str, Any]] = {}
+        for line in part.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                traces[str(record.get("id"))] = record
+        for run in runs:
+            records = self._records.pop((profile.name, run["editors"]), [])
+            run["accept_latency_by_source_ms"] = accept_latency_by_source(records, traces)
+
+    def _collect_traces(self) -> None:
+        """One file of every server's traces, each line with its profile."""
+        if self.options.trace is None:
+            return
+        with self.options.trace.open("w", encoding="utf-8") as out:
+            for profile in self.options.profiles:
+                part = self._trace_part(profile)
+                if part is None or not part.exists():
+                    continue
+                for line in part.read_text(encoding="utf-8").splitlines():
+                    with contextlib.suppress(ValueError):
+                        out.write(json.dumps({"profile": profile.name, **json.loads(line)}) + "\n")
+                part.unlink()
+
+    def _serial(self) -> bool:
+        opts = self.options
+        if opts.serial is not None:
+            return opts.serial
+        if opts.engine_urls:
+            return False  # a remote engine: the servers are small
+        needed = ENGINE_MEMORY_GB * (len(opts.profiles) + 1)
+        return psutil.virtual_memory().available / 1024**3 < needed
 
     async def _replay(self, client: HeadlessClient, profile: Profile, editors: int) -> dict[str, Any]:
         opts = self.options
@@ -173,26 +247,36 @@ class Bench:
             await prime(client, profile.settings, [(u, p.initial, p.cursor) for u, p in zip(uris, plans)],
                         opts.answer_timeout)
             before = await settle(client)
+            servers_before = await vllm_metrics.settled(opts.engine_urls) if opts.engine_urls else None
             began = time.perf_counter()
-            records = await replay(client, plans, uris, opts.answer_timeout)
+            records = await replay(client, plans, uris, opts.answer_timeout, opts.typist, opts.seed)
             duration = time.perf_counter() - began
             after = await settle(client)
+            servers_after = await vllm_metrics.settled(opts.engine_urls) if opts.engine_urls else None
         finally:
             peaks = await sampler.stop()
             for uri in uris:
                 client.close(uri)
         delta = stats_delta(before, after)
+        self._records[(profile.name, editors)] = records
+        server_generated = (servers_after[GENERATION] - servers_before[GENERATION]
+                            if servers_before is not None and servers_after is not None else None)
+        # What the users did: a key typed or a suggestion accepted is one action (and one request).
+        actions = len(records)
         run = {
             "profile": profile.name,
             "settings": profile.settings,
             "editors": editors,
             "styles": {style: sum(p.style == style for p in plans) for style in sorted({p.style for p in plans})},
-            "keystrokes": keystrokes,
+            "keystrokes": actions,
+            "planned_keystrokes": keystrokes,
             "duration_s": round(duration, 1),
-            **run_figures(delta, records, keystrokes),
+            **run_figures(delta, records, actions, server_generated),
             **peaks,
             # The debounce interval the server used last (the adaptive one learns it).
             "debounce_ms": after.get("debounce_ms"),
+            # The server's event-loop lag over the last minute of the replay (its reaction floor).
+            "event_loop_lag_ms": {"max": after.get("event_loop_lag_max_ms"), "p99": after.get("event_loop_lag_p99_ms")},
             "stats": delta,
         }
         self.say(f"[{profile.name}] {run['engine_requests_per_100_keystrokes']} engine requests per 100 keystrokes, "
@@ -222,10 +306,13 @@ class Bench:
             "cps": typist.cps,
             "style": opts.style,
             "profiles": {p.name: p.settings for p in opts.profiles},
+            # Settings of built-in profiles this server does not know (features not built yet).
+            "left_out": {p.name: list(p.left_out) for p in opts.profiles if p.left_out},
             "holes": len(self.holes),
             "hole_files": [str(p) for p in (opts.hole_files or opts.files)],
             "probes": len(self.probes),
             "seed": opts.seed,
+            "serial": self.serial,
         }
 
     def _status(self, name: str, status: dict[str, Any]) -> None:

@@ -42,6 +42,10 @@ class Typist:
     pause_median_s: float = 2.0
     pause_sigma: float = 0.6
     pause_max_s: float = 6.0
+    #: The user accepts a shown suggestion that agrees with what it means to type (acceptance.py).
+    accepts: bool = True
+    #: Seconds a suggestion must have been on screen before the user can accept it.
+    react_s: float = 0.3
 
     def __post_init__(self) -> None:
         if not 2.0 <= self.cps <= 40.0:

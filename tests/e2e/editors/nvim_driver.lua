@@ -26,6 +26,10 @@ local function finish(ok, message)
   result.clients = {}
   for _, client in pairs(vim.lsp.buf_get_clients(0)) do
     table.insert(result.clients, client.name)
+    if ok then
+      local answer = client.request_sync('vllm-ls/stats', vim.empty_dict(), 10000, 0)
+      result.stats = answer and answer.result
+    end
   end
   local file = assert(io.open(result_path, 'w'))
   file:write(vim.json.encode(result))

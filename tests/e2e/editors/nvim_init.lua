@@ -4,8 +4,10 @@ vim.opt.runtimepath:prepend(os.getenv('VLLM_LS_NVIM_PLUGIN'))
 vim.cmd('filetype on')
 
 _G.vllm_ls_statuses = {}
+local settings = os.getenv('VLLM_LS_NVIM_SETTINGS')
 require('vllm_ls').setup({
   cmd = vim.json.decode(os.getenv('VLLM_LS_NVIM_CMD')),
+  settings = settings and vim.json.decode(settings) or nil,
   on_status = function(status)
     table.insert(_G.vllm_ls_statuses, status)
   end,

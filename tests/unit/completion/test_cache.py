@@ -108,3 +108,32 @@ def test_the_rest_always_completes_the_suggestion(before, suggestion, typed):
         assert suggestion[:typed] + rest[0] == suggestion
     else:
         assert not suggestion[typed:].strip()
+
+
+class Counting:
+    """A stand-in for a stream's ledger: records which characters were served."""
+
+    def __init__(self):
+        self.served = []
+
+    def shown(self, start: int, end: int) -> int:
+        self.served.append((start, end))
+        return end - start
+
+
+def test_a_stream_grows_its_entry_and_a_hit_says_what_it_served_of_it():
+    cache, source = CompletionCache(), Counting()
+    cache.store(URI, BEFORE, AFTER, ("a = 1",), source=source)
+    cache.store(URI, BEFORE, AFTER, ("a = 1\n    b = 2",), source=source)  # the same key: replaced
+    assert len(cache) == 1
+    hit = cache.find(URI, BEFORE + "a = 1", AFTER)
+    assert hit.rest == ("\n    b = 2",) and hit.typed == 5
+    assert hit.shown_tokens() == 10 and source.served == [(5, 15)]
+
+
+def test_a_hit_on_another_candidate_counts_nothing_for_the_source():
+    cache, source = CompletionCache(), Counting()
+    cache.store(URI, BEFORE, AFTER, ("x = 1", "y = 2"), source=source)
+    hit = cache.find(URI, BEFORE + "y", AFTER)
+    assert hit.rest == (" = 2",) and hit.source is None and hit.shown_tokens() == 0
+    assert cache.find(URI, BEFORE + "z", AFTER) is None

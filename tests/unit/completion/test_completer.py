@@ -11,6 +11,7 @@ from lsp_server.completion.completer import Completer
 from lsp_server.completion.scheduler import Scheduler
 from lsp_server.settings import Settings
 from lsp_server.completion.counters import ServerCounters
+from lsp_server.completion.trace import CACHED, ENGINE_EARLY_STOP, ENGINE_FINISHED, Trace
 
 URI = "file:///w/a.py"
 
@@ -86,14 +87,14 @@ class Host:
 
 
 def complete(engine: Engine, text: str, offset: int, settings: Settings, invoked: bool = False,
-             completer: Completer | None = None):
+             completer: Completer | None = None, trace: Trace | None = None):
     counters = ServerCounters()
     completer = completer or Completer(Host(engine), counters, lambda: settings)
 
     async def run():
         scheduler = Scheduler(lambda: True, lambda: 4)
         async with scheduler.turn(URI) as turn:
-            return await completer.complete(text, offset, turn, uri=URI, invoked=invoked)
+            return await completer.complete(text, offset, turn, uri=URI, invoked=invoked, trace=trace)
 
     return asyncio.run(run()), completer
 
@@ -163,3 +164,39 @@ def test_near_the_models_limit_the_prompt_is_counted_exactly_and_shrunk():
     assert engine.tokenized_prompts >= 2
     assert len(prompt) // 4 <= 400 - 32, "the prompt plus the completion fits the model"
     assert text[:-1].endswith(prompt), "a line-aligned tail of the text (its trailing space healed)"
+
+
+def test_the_trace_says_what_the_engine_did_and_where_the_time_went():
+    engine = ScriptedEngine({0: [" math", ".pi", " * r", "\n", "x"]})
+    trace = Trace("7", URI, "automatic")
+    result, completer = complete(engine, TEXT, len(TEXT), FAST, trace=trace)
+    assert result.text == "math.pi * r"
+    assert trace.engine_request == engine.requests[0].request_id and trace.engine_end == ENGINE_EARLY_STOP
+    assert (trace.tokens_received, trace.tokens_shown) == (4, 3)
+    for stage in ("debounce_ms", "prompt_ms", "queue_ms", "first_token_ms"):
+        assert getattr(trace, stage) is not None and getattr(trace, stage) >= 0, stage
+    # Without early stop the engine finishes the request itself; from the cache it is not asked.
+    finished = Trace("8", URI, "automatic")
+    complete(engine, TEXT, len(TEXT), FAST.updated({"generation.earlyStop": False, "scheduling.cache": False}),
+             trace=finished)
+    assert finished.engine_end == ENGINE_FINISHED and finished.tokens_received == 5
+    cached = Trace("9", URI, "automatic")
+    typed = TEXT + "ma"
+    complete(engine, typed, len(typed), FAST, completer=completer, trace=cached)
+    assert cached.ended == CACHED and cached.engine_request is None
+
+
+def test_the_trace_log_writes_one_json_line_per_completion(tmp_path):
+    import json
+
+    from lsp_server.completion.trace import SHOWN, TraceLog
+
+    path = tmp_path / "trace.jsonl"
+    traces = TraceLog(str(path))
+    trace = Trace("1", URI, "automatic")
+    trace.finish(SHOWN)
+    traces.write(trace)
+    traces.close()
+    record = json.loads(path.read_text())
+    assert record["id"] == "1" and record["ended"] == SHOWN and record["answer_ms"] >= 0
+    assert "started" not in record

@@ -222,3 +222,29 @@ def test_single_line_results_never_hold_a_line_break(generated):
     f.feed(generated)
     f.finish()
     assert "\n" not in f.result() and "\r" not in f.result()
+
+
+def test_lines_so_far_are_the_complete_lines_filtered_as_if_the_stream_ended_there():
+    block = StreamFilter(multiline=True, line_prefix="    ")
+    block.feed("a = 1  \n    b = 2\n    c")
+    assert not block.done
+    assert block.lines_so_far() == "a = 1  \n    b = 2"
+    assert block.result() == "a = 1  \n    b = 2\n    c", "result() shows everything generated"
+    block.feed(" = 3\nprint(c)\n")
+    assert block.done and block.lines_so_far() == block.result() == "a = 1  \n    b = 2\n    c = 3"
+
+
+def test_lines_so_far_of_a_single_line_is_nothing_until_it_is_complete():
+    single = StreamFilter(multiline=False, line_prefix="x = ", line_suffix="")
+    single.feed("foo(")
+    assert single.lines_so_far() == ""
+    single.feed("1)\n")
+    assert single.lines_so_far() == "foo(1)"
+
+
+def test_nothing_is_a_complete_line_before_the_first_break():
+    block = StreamFilter(multiline=True, line_prefix="    ")
+    block.feed("return total")
+    assert block.lines_so_far() == ""
+    block.feed("\n")
+    assert block.lines_so_far() == "return total"

@@ -1,6 +1,6 @@
 """Scoping a server's global counters to our busy periods."""
 
-from engine.metering import GENERATION, PROMPT, PROMPT_CACHED, BusyMeter, Tally, attributed
+from engine.remote.metering import GENERATION, PROMPT, PROMPT_CACHED, BusyMeter, Tally, attributed
 
 
 def snap(gen, prompt=0, cached=0):

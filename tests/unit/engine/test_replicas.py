@@ -4,7 +4,7 @@ import collections
 
 import pytest
 
-from engine.replicas import HealthPolicy, Replicas
+from engine.remote.replicas import HealthPolicy, Replicas
 
 URLS = ["http://a:8000", "http://b:8000", "http://c:8000"]
 

@@ -203,3 +203,35 @@ async def _until(condition, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.01)
+
+
+async def test_consistently_slow_completions_are_told_once_with_what_to_do():
+    host, client, built = make_host()
+    host.start(EngineSettings(model="a"))
+    await host.wait_until_settled()
+    for _ in range(9):
+        host.request_succeeded(4200.0)
+    assert not client.popups, "nine slow answers are no pattern yet"
+    for _ in range(5):
+        host.request_succeeded(4200.0)
+    (popup, error), = client.popups
+    assert not error and "completions are slow" in popup and "4.2 s on average" in popup
+    assert "engine.url" in popup, "it says what to do: a GPU server for an engine on this machine"
+    for _ in range(10):
+        host.request_succeeded(150.0)  # fast again: the episode ends, without a message
+    assert len(client.popups) == 1
+    await host.close()
+
+
+async def test_failing_requests_say_what_to_do_and_timeouts_count_as_slow():
+    host, client, built = make_host()
+    host.start(EngineSettings(url=["http://127.0.0.1:9"]))
+    await host.wait_until_settled()
+    for _ in range(10):
+        host.request_timed_out(30.0)
+    texts = [message for message, _ in client.popups]
+    assert len(texts) == 2, texts
+    assert "completions are failing" in texts[0] and "engine.url is up" in texts[0]
+    assert "completions are slow" in texts[1] and "longer than the time limit" in texts[1]
+    assert "replica" in texts[1], "remote advice for a remote engine"
+    await host.close()

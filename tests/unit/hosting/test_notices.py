@@ -1,6 +1,8 @@
 """One popup per episode of trouble, none while a fault flaps, details logged without a flood."""
 
-from lsp_server.hosting.notices import Notices
+import math
+
+from lsp_server.hosting.notices import LatencyWatch, Notices
 
 
 class Clock:
@@ -52,3 +54,37 @@ def test_kinds_are_independent():
     assert notices.trouble("requests", "x")[0]
     assert notices.trouble("overloaded", "x")[0]
     assert not notices.trouble("requests", "y")[0]
+
+
+# -- consistently slow completions (Tabby's latency tracker is the model) -------------------------
+
+def test_slow_only_when_the_whole_window_is_slow():
+    watch = LatencyWatch(window=10, slow_ms=3000)
+    changes = [watch.add(3500) for _ in range(9)]
+    assert changes == [None] * 9 and not watch.slow, "nine slow answers are not a window"
+    assert watch.add(4000) is True and watch.slow
+    assert watch.add(5000) is None, "told once per episode"
+
+
+def test_one_fast_answer_in_the_window_is_not_consistently_slow():
+    watch = LatencyWatch(window=10, slow_ms=3000)
+    for latency in [3500] * 5 + [200] + [3500] * 4:
+        assert watch.add(latency) is None
+    assert not watch.slow
+
+
+def test_timeouts_count_as_slow_and_recovery_needs_the_average_back_under():
+    watch = LatencyWatch(window=4, slow_ms=3000)
+    for latency in (math.inf, 3100, math.inf, 3200):
+        change = watch.add(latency)
+    assert change is True and watch.timeouts() == 2 and watch.average_ms() == 3150
+    assert watch.add(3600) is None, "still slow: (3100 + 3200 + 3600) / 3"
+    assert watch.add(100) is False and not watch.slow, "(3200 + 3600 + 100) / 3 is under 3 s"
+    assert watch.add(4000) is None, "a new episode needs a whole slow window again"
+
+
+def test_all_timeouts_have_no_average():
+    watch = LatencyWatch(window=2, slow_ms=3000)
+    watch.add(math.inf)
+    assert watch.add(math.inf) is True
+    assert watch.average_ms() == math.inf

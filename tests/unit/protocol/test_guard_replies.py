@@ -22,3 +22,19 @@ def test_a_timely_reply_completes_its_request():
     protocol._handle_response("waiting", {"ok": True})
     assert waiting.result(timeout=0) == {"ok": True}
     assert "waiting" not in protocol._request_futures
+
+
+def test_a_cancel_for_a_request_already_answered_is_not_a_warning(caplog):
+    # VS Code cancels the previous keystroke's request before every keystroke, answered or not.
+    protocol = build_server().protocol
+    with caplog.at_level("DEBUG"):
+        protocol._handle_cancel_notification("answered-long-ago")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+
+
+def test_a_cancel_for_a_running_request_cancels_it():
+    protocol = build_server().protocol
+    running: Future = Future()
+    protocol._request_futures["running"] = running
+    protocol._handle_cancel_notification("running")
+    assert running.cancelled()

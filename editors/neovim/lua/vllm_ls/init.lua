@@ -3,9 +3,10 @@
 --   require('vllm_ls').setup({ cmd = { 'vllm-ls', 'serve' }, settings = { scheduling = { debounceMs = 300 } } })
 --
 -- Neovim 0.12+ shows the suggestion as ghost text (textDocument/inlineCompletion through
--- vim.lsp.config / vim.lsp.enable / vim.lsp.inline_completion). Older Neovim has no inline
--- completion: the same suggestion arrives as a completion item through the built-in client's
--- omnifunc (<C-x><C-o>). See docs/editors.md.
+-- vim.lsp.config / vim.lsp.enable / vim.lsp.inline_completion). Neovim 0.11 shows it in the
+-- completion menu as you type (vim.lsp.completion with autotrigger). Older Neovim has neither:
+-- the same suggestion arrives as a completion item through the built-in client's omnifunc
+-- (<C-x><C-o>). See docs/editors.md.
 
 local M = {}
 
@@ -18,8 +19,12 @@ M.defaults = {
   -- Server settings (docs/configuration.md), sent as initializationOptions.
   settings = {},
   -- Keys in insert mode. Neovim 0.12+: accept / next / previous ghost text. Older Neovim:
-  -- `trigger` asks for the suggestion (omnifunc); <C-y> accepts it, <C-n>/<C-p> move in the menu.
+  -- `trigger` asks for the suggestion at once; <C-y> accepts it, <C-n>/<C-p> move in the menu.
   keys = { accept = '<Tab>', next = '<M-]>', prev = '<M-[>', trigger = '<C-Space>' },
+  -- Neovim 0.11: the buffer's 'completeopt' while vllm-ls is attached. Its default ('menu,popup')
+  -- would insert a lone suggestion as you type; this shows it in the menu until <C-y>.
+  -- false leaves 'completeopt' alone.
+  completeopt = 'menuone,noinsert,popup',
   -- Client capabilities; nvim-cmp users pass require('cmp_nvim_lsp').default_capabilities().
   capabilities = nil,
   -- Called with every `vllm-ls/status` notification ({ state, message, engine, lastLatencyMs }).
@@ -76,6 +81,8 @@ function M.setup(opts)
   M.options = opts
   if vim.fn.has('nvim-0.12') == 1 and vim.lsp.inline_completion ~= nil then
     require('vllm_ls.inline').setup(opts)
+  elseif vim.fn.has('nvim-0.11') == 1 then
+    require('vllm_ls.completion').setup(opts)
   else
     require('vllm_ls.legacy').setup(opts)
   end

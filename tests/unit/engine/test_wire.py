@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.openai_wire import (
+from engine.remote.wire import (
     DONE,
     ChunkReader,
     SseDecoder,
@@ -202,7 +202,7 @@ def test_error_message_is_shortened():
 
 
 def test_line_splitter_joins_lines_across_chunks_and_keeps_the_unfinished_one():
-    from engine.openai_wire import LineSplitter
+    from engine.remote.wire import LineSplitter
 
     splitter = LineSplitter()
     assert splitter.feed("data: a\r\nda") == ["data: a"]
@@ -212,7 +212,7 @@ def test_line_splitter_joins_lines_across_chunks_and_keeps_the_unfinished_one():
 
 
 def test_line_splitter_refuses_an_endless_line_and_an_endless_body():
-    from engine.openai_wire import LineSplitter, WireError
+    from engine.remote.wire import LineSplitter, WireError
 
     splitter = LineSplitter(max_line=100, max_total=1000)
     with pytest.raises(WireError, match="longer than 100"):

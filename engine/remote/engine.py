@@ -1,10 +1,10 @@
 """The remote engine: one or more vLLM OpenAI-compatible servers, reached over httpx.
 
-Cancellation: a completion is one streaming `POST /v1/completions`. Leaving the stream early
-(the caller closes it: a cancel, a newer keystroke, the post-processor saying "complete") closes
-the HTTP connection, and vLLM aborts a request whose client has gone: the same guarantee as the
-in-process engine, over the network. The prompt (FIM or prefix-only) is built by the caller; vLLM
-rejects `suffix` for normal models.
+Cancellation: a completion is one streaming `POST /v1/completions`, run as an `Exchange`
+(exchange.py). Leaving the stream early (the caller closes it: a cancel, a newer keystroke, the
+post-processor saying "complete") hangs up the connection at once, synchronously, and vLLM aborts
+a request whose client has gone: the same guarantee as the in-process engine, over the network.
+The prompt (FIM or prefix-only) is built by the caller; vLLM rejects `suffix` for normal models.
 
 Replicas: requests go to healthy endpoints (see `replicas.py` for placement). A request is retried
 on the next endpoint only before its first token arrives; after that a broken stream is an error,
@@ -13,8 +13,9 @@ waited on: the endpoint is skipped until its Retry-After and, if no other endpoi
 request, the caller gets `EngineUnavailable` at once.
 
 State: READY while some endpoint is healthy; UNAVAILABLE while none is (a background task keeps
-checking them with backoff, and the engine becomes READY again by itself); FAILED only for errors
-a retry cannot fix (the server rejects the API key, a TLS CA bundle that does not exist, ...).
+checking them with backoff, see probe.py, and the engine becomes READY again by itself); FAILED
+only for errors a retry cannot fix (the server rejects the API key, a TLS CA bundle that does not
+exist, ...).
 
 Secrets: the API key is only ever put in the Authorization header. It is never part of a name, a
 message, an exception or a repr.
@@ -34,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from .base import (
+from ..base import (
     CompletionRequest,
     Delta,
     Engine,
@@ -44,8 +45,11 @@ from .base import (
     ModelInfo,
     ProgressCallback,
 )
-from .metering import METRICS, RUNNING, BusyMeter, Tally, attributed
-from .openai_wire import (
+from . import probe, tokenizer
+from .exchange import Exchange, fetch
+from .replicas import Endpoint, HealthPolicy, Replicas
+from .scraper import Scraper
+from .wire import (
     DONE,
     ChunkReader,
     LineSplitter,
@@ -53,23 +57,11 @@ from .openai_wire import (
     StopMatcher,
     WireError,
     error_message,
-    parse_prometheus,
     parse_retry_after,
     split_stops,
 )
-from .replicas import Endpoint, HealthPolicy, Replicas
 
 log = logging.getLogger(__name__)
-
-#: Marker strings of the FIM formats we know. Whether the served model has them as single special
-#: tokens tells the prompt builder which template fits (`ModelInfo.special_tokens`).
-_SPECIAL_TOKEN_PROBES = (
-    "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<file_sep>", "<|endoftext|>",
-    "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>",
-    "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>",
-    "<PRE>", "<SUF>", "<MID>", "<EOT>", "▁<PRE>", "▁<SUF>", "▁<MID>",
-    "[PREFIX]", "[SUFFIX]", "[MIDDLE]",
-)
 
 
 @dataclass(frozen=True)
@@ -113,11 +105,9 @@ class RemoteEngine(Engine):
         self._model_known = False
         self._local_tokenizer: Any = None
         self._counters = EngineCounters()
-        self._tallies: dict[str, Tally] = {url: Tally() for url in urls}
-        self._meters: dict[str, BusyMeter] = {url: BusyMeter() for url in urls}
-        self._opening: dict[str, asyncio.Task] = {}  # /metrics snapshots that open a busy period
-        self._closing: dict[str, asyncio.Task] = {}  # ... and that close one once the server settled
+        self._scraper = Scraper(urls, self._fetch, self._probe_timeout())
         self._calls: dict[str, _Call] = {}
+        self._exchanges: set[asyncio.Task] = set()  # exchange tasks still finishing after a hang-up
         self._health_task: asyncio.Task | None = None
         self._wake = asyncio.Event()
 
@@ -147,7 +137,7 @@ class RemoteEngine(Engine):
                 follow_redirects=False,
             )
             if self.config.tokenizer:
-                self._local_tokenizer = await asyncio.to_thread(_load_tokenizer, self.config.tokenizer)
+                self._local_tokenizer = await asyncio.to_thread(tokenizer.load_tokenizer, self.config.tokenizer)
             report(f"connecting to {self.name}", 10)
             await asyncio.gather(*(self._check(endpoint) for endpoint in self._replicas.endpoints))
             if self._state is EngineState.FAILED:
@@ -175,21 +165,26 @@ class RemoteEngine(Engine):
 
     async def close(self) -> None:
         self._state = EngineState.STOPPED
-        tasks = [t for t in (self._health_task, *self._meter_tasks()) if t is not None]
+        tasks = [t for t in (self._health_task, *self._scraper.forget_tasks()) if t is not None]
         self._health_task = None
-        self._opening.clear()
-        self._closing.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for call in list(self._calls.values()):
-            await call.abort()
+            call.abort()
+        if self._exchanges:
+            await asyncio.wait(self._exchanges, timeout=5)
         await self._close_client()
 
     async def _close_client(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+    async def _fetch(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if self._client is None:
+            raise httpx.ConnectError("the remote engine is stopped")
+        return await fetch(self._client, method, url, **kwargs)
 
     # -- health -----------------------------------------------------------------------------------
 
@@ -213,17 +208,14 @@ class RemoteEngine(Engine):
 
     async def _check(self, endpoint: Endpoint) -> None:
         """Probe one endpoint (`/health`, and `/v1/models` until the model is known)."""
-        assert self._client is not None
         try:
-            response = await self._fetch("GET", f"{endpoint.url}/health", timeout=self._probe_timeout())
-            if response.status_code != 200:
-                raise _Down(f"/health answered HTTP {response.status_code}")
+            await probe.check_health(self._fetch, endpoint.url, self._probe_timeout())
             if not self._model_known:
                 await self._learn_model(endpoint)
-        except _Fatal as exc:
+        except probe.Fatal as exc:
             self._fail(str(exc))
             return
-        except (_Down, httpx.HTTPError, WireError, ValueError) as exc:
+        except (probe.Down, httpx.HTTPError, WireError, ValueError) as exc:
             if self._replicas.mark_down(endpoint, _describe(exc)):
                 log.warning("%s is down: %s", endpoint.url, _describe(exc))
                 self._changed()
@@ -236,48 +228,16 @@ class RemoteEngine(Engine):
         return httpx.Timeout(min(self.config.read_timeout, 10.0), connect=self.config.connect_timeout)
 
     async def _learn_model(self, endpoint: Endpoint) -> None:
-        assert self._client is not None
-        response = await self._fetch("GET", f"{endpoint.url}/v1/models", timeout=self._probe_timeout())
-        if response.status_code in (401, 403):
-            raise _Fatal(f"{endpoint.url} rejected the API key (HTTP {response.status_code}); "
-                         "check the apiKey setting or the environment variable named by apiKeyEnv")
-        if response.status_code != 200:
-            raise _Down(f"/v1/models answered HTTP {response.status_code}: {error_message(response.text)}")
-        models = [m for m in response.json().get("data", []) if isinstance(m, dict) and m.get("id")]
-        if not models:
-            raise _Down("the server lists no models")
-        chosen = next((m for m in models if m["id"] == self.config.model), None)
-        if self.config.model and chosen is None:
-            served = ", ".join(str(m["id"]) for m in models)
-            raise _Fatal(f"{endpoint.url} does not serve the model {self.config.model!r} (it serves: {served})")
-        chosen = chosen or models[0]
-        self._model = str(chosen["id"])
+        async def special(model: str) -> frozenset[str]:
+            if self._local_tokenizer is not None:
+                return tokenizer.special_tokens(self._local_tokenizer)
+            return await probe.special_tokens(self._fetch, endpoint.url, model, self._probe_timeout())
+
+        served = await probe.served_model(self._fetch, endpoint.url, self.config.model, self._probe_timeout(), special)
+        self._model, self._model_info = served.model, served.info
         self.name = f"{self._model} on {self._where}"
-        max_len = chosen.get("max_model_len")
-        special = await self._special_tokens(endpoint)
-        self._model_info = ModelInfo(
-            name=self._model,
-            max_model_len=int(max_len) if isinstance(max_len, int) and max_len > 0 else ModelInfo.max_model_len,
-            special_tokens=special,
-        )
         self._model_known = True
         log.info("%s serves %s (max_model_len %d)", endpoint.url, self._model, self._model_info.max_model_len)
-
-    async def _special_tokens(self, endpoint: Endpoint) -> frozenset[str]:
-        """Which FIM markers the model has as single tokens (its template depends on them)."""
-        if self._local_tokenizer is not None:
-            return frozenset(_local_special_tokens(self._local_tokenizer))
-        assert self._client is not None
-        found = set()
-        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
-            response = await self._fetch("POST", f"{endpoint.url}/tokenize", timeout=self._probe_timeout(), json={
-                "model": self._model, "prompt": "".join(_SPECIAL_TOKEN_PROBES),
-                "add_special_tokens": False, "return_token_strs": True,
-            })
-            if response.status_code == 200:
-                pieces = set(response.json().get("token_strs") or ())
-                found = {probe for probe in _SPECIAL_TOKEN_PROBES if probe in pieces}
-        return frozenset(found)
 
     def _fail(self, message: str) -> None:
         if self._state is EngineState.FAILED:
@@ -336,6 +296,9 @@ class RemoteEngine(Engine):
             outcome = "failed"
             raise
         finally:
+            # First thing, before any await: the server learns we have gone now, whatever
+            # cancellations are still on their way to this task.
+            call.abort()
             self._calls.pop(request.request_id, None)
             counters.requests_in_flight -= 1
             if outcome == "finished":
@@ -385,40 +348,43 @@ class RemoteEngine(Engine):
                 return  # aborted before it reached a server
             streamed = False
             endpoint.in_flight += 1
-            self._meter_begin(endpoint)
+            self._scraper.begin(endpoint)
+            exchange = Exchange(self._client, f"{endpoint.url}/v1/completions", json=body, headers=headers,
+                                max_chars=self.config.max_response_chars)
+            self._exchanges.add(exchange.task)
+            exchange.task.add_done_callback(self._exchanges.discard)
+            call.exchange = exchange
             try:
-                async with self._client.stream(
-                    "POST", f"{endpoint.url}/v1/completions", json=body, headers=headers,
-                ) as response:
-                    call.response = response
-                    if call.aborted:
-                        return  # aborted while connecting: leaving closes the connection
-                    status = response.status_code
-                    if status in (429, 503):
-                        hint = parse_retry_after(response.headers.get("retry-after"))
-                        seconds = self._replicas.mark_overloaded(endpoint, hint)
-                        retry_after = seconds if retry_after is None else min(retry_after, seconds)
-                        problems.append(f"{endpoint.url} is overloaded (HTTP {status})")
-                        continue
-                    if status in (401, 403):
-                        self._fail(f"{endpoint.url} rejected the API key (HTTP {status})")
-                        raise EngineUnavailable(self._error or "the API key was rejected")
-                    if status >= 500:
-                        endpoint.errors += 1
-                        problems.append(f"{endpoint.url}: HTTP {status}: {await _error_text(response)}")
-                        continue
-                    if status >= 400:
-                        endpoint.errors += 1
-                        raise EngineUnavailable(
-                            f"{endpoint.url} rejected the request (HTTP {status}): {await _error_text(response)}")
-                    endpoint.served += 1
-                    async for delta in self._read(response, endpoint, client_stops, request.sampling.n, call):
-                        streamed = True
-                        yield delta
-                    return
+                status = await exchange.response()
+                if status is None or call.aborted:
+                    return  # hung up before the answer began
+                if status in (429, 503):
+                    hint = parse_retry_after(exchange.headers.get("retry-after") if exchange.headers else None)
+                    seconds = self._replicas.mark_overloaded(endpoint, hint)
+                    retry_after = seconds if retry_after is None else min(retry_after, seconds)
+                    problems.append(f"{endpoint.url} is overloaded (HTTP {status})")
+                    continue
+                if status in (401, 403):
+                    self._fail(f"{endpoint.url} rejected the API key (HTTP {status})")
+                    raise EngineUnavailable(self._error or "the API key was rejected")
+                if status >= 500:
+                    endpoint.errors += 1
+                    problems.append(f"{endpoint.url}: HTTP {status}: {exchange.error_text}")
+                    continue
+                if status >= 400:
+                    endpoint.errors += 1
+                    raise EngineUnavailable(
+                        f"{endpoint.url} rejected the request (HTTP {status}): {exchange.error_text}")
+                endpoint.served += 1
+                async for delta in self._read(exchange, endpoint, client_stops, request.sampling.n):
+                    streamed = True
+                    yield delta
+                if not call.aborted:
+                    await exchange.finish()  # read to its end: the connection can serve again
+                return
             except (httpx.TransportError, httpx.StreamError, WireError) as exc:
                 if call.aborted:
-                    return  # abort() closed the response under us: the stream simply ends
+                    return  # abort() hung up under us: the stream simply ends
                 endpoint.errors += 1
                 reason = _describe(exc)
                 if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)):
@@ -430,9 +396,10 @@ class RemoteEngine(Engine):
                     raise EngineUnavailable(f"{endpoint.url}: the stream broke off: {reason}") from exc
                 problems.append(f"{endpoint.url}: {reason}")
             finally:
-                call.response = None
+                exchange.hang_up()
+                call.exchange = None
                 endpoint.in_flight -= 1
-                self._meter_end(endpoint)
+                self._scraper.end(endpoint)
         if retry_after is not None and len(problems) == sum("overloaded" in p for p in problems):
             raise EngineUnavailable(
                 f"{self.name} is overloaded; retry after {retry_after:.1f} s", retry_after=retry_after)
@@ -446,15 +413,15 @@ class RemoteEngine(Engine):
         return EngineUnavailable(self._down_message())
 
     async def _read(
-        self, response: httpx.Response, endpoint: Endpoint, client_stops: tuple[str, ...], n: int, call: _Call
+        self, exchange: Exchange, endpoint: Endpoint, client_stops: tuple[str, ...], n: int
     ) -> AsyncIterator[Delta]:
         decoder, reader, splitter = SseDecoder(), ChunkReader(), LineSplitter(max_total=self.config.max_response_chars)
         matchers: dict[int, StopMatcher] = {}
         finished: set[int] = set()
-        tally = self._tallies[endpoint.url]
+        tally = self._scraper.tallies[endpoint.url]
         prompt_counted = False
         try:
-            async for line in _lines(response, splitter):
+            async for line in _lines(exchange, splitter):
                 data = decoder.feed(line)
                 if data is None:
                     continue
@@ -478,7 +445,7 @@ class RemoteEngine(Engine):
                     yield Delta(text=text, tokens=chunk.tokens, index=chunk.index, finish_reason=finish,
                                 prompt_tokens=chunk.prompt_tokens)
                 if client_stops and len(finished) >= n:
-                    return  # our own stop strings ended every choice: leaving closes the connection
+                    return  # our own stop strings ended every choice: leaving hangs up
             else:
                 if (tail := decoder.close()) is None or tail != DONE:
                     raise WireError("the stream ended before the server said it was done")
@@ -490,35 +457,20 @@ class RemoteEngine(Engine):
     async def abort(self, request_id: str) -> None:
         call = self._calls.get(request_id)
         if call is not None:
-            await call.abort()
-
-    async def _fetch(self, method: str, url: str, limit: int = 8 << 20, **kwargs: Any) -> httpx.Response:
-        """A whole answer, but never more than `limit` bytes of it (a misbehaving server cannot
-        fill our memory)."""
-        assert self._client is not None
-        async with self._client.stream(method, url, **kwargs) as response:
-            body = bytearray()
-            async for chunk in response.aiter_bytes():  # decoded: a compressed bomb counts in full
-                body += chunk
-                if len(body) > limit:
-                    raise WireError(f"{url} answered with more than {limit} bytes")
-        return httpx.Response(response.status_code, content=bytes(body), request=response.request,
-                              headers={k: v for k, v in response.headers.items()
-                                       if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")})
+            call.abort()
 
     # -- tokens -----------------------------------------------------------------------------------
 
     async def tokenize(self, text: str) -> list[int]:
         if self._local_tokenizer is not None:
-            return list(self._local_tokenizer.encode(text, add_special_tokens=False).ids)
+            return tokenizer.encode(self._local_tokenizer, text)
         data = await self._remote_tokenize(text, add_special_tokens=False)
         return [int(t) for t in data.get("tokens", [])]
 
     async def count_tokens(self, texts: list[str]) -> list[int]:
         """Token counts of prompt pieces. The prompt builder caches them, so each piece is asked once."""
         if self._local_tokenizer is not None:
-            encoded = self._local_tokenizer.encode_batch(list(texts), add_special_tokens=False)
-            return [len(e.ids) for e in encoded]
+            return tokenizer.count(self._local_tokenizer, texts)
         # vLLM's /tokenize takes one prompt: ask a few at a time on the pooled connections.
         gate = asyncio.Semaphore(8)
 
@@ -547,156 +499,44 @@ class RemoteEngine(Engine):
 
     def counters(self) -> EngineCounters:
         snapshot = EngineCounters(**vars(self._counters))
-        totals = [attributed(self._meters[url], tally) for url, tally in self._tallies.items()]
-        snapshot.tokens_generated = sum(t.generated for t in totals)
-        snapshot.prompt_tokens = sum(t.prompt for t in totals)
-        snapshot.prompt_tokens_cached = sum(t.cached for t in totals)
+        totals = self._scraper.totals()
+        snapshot.tokens_generated = totals.generated
+        snapshot.prompt_tokens = totals.prompt
+        snapshot.prompt_tokens_cached = totals.cached
         return snapshot
 
     def details(self) -> dict[str, object]:
         return {
             "engine_endpoints": [
-                {**e.public(), "metrics": not self._meters[e.url].unavailable} for e in self._replicas.endpoints
+                {**e.public(), "metrics": self._scraper.available(e.url)} for e in self._replicas.endpoints
             ],
         }
 
     async def refresh_counters(self) -> None:
         """Wait for pending /metrics reads, and read the server's counters for busy periods still open."""
-        pending = [task for task in self._meter_tasks() if not task.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=5)
-        open_periods = [e for e in self._replicas.endpoints
-                        if self._meters[e.url].open and not self._meters[e.url].unavailable]
-        for endpoint in open_periods:
-            snapshot = await self._scrape(endpoint)
-            if snapshot is not None:
-                self._meters[endpoint.url].observe(snapshot)
-
-    def _meter_begin(self, endpoint: Endpoint) -> None:
-        if self._meters[endpoint.url].unavailable or endpoint.in_flight != 1:
-            return
-        closing = self._closing.pop(endpoint.url, None)
-        if closing is not None and not closing.done():
-            closing.cancel()  # a new request before the server settled: the busy period goes on
-            return
-        opening = self._opening.get(endpoint.url)
-        if self._meters[endpoint.url].open or (opening is not None and not opening.done()):
-            return
-        # Not awaited by the request, which is sent at the same time: a first token counted
-        # before this snapshot lands is covered by the floor (our own tally).
-        self._opening[endpoint.url] = asyncio.create_task(self._meter_open(endpoint))
-
-    def _meter_end(self, endpoint: Endpoint) -> None:
-        if endpoint.in_flight == 0 and not self._meters[endpoint.url].unavailable:
-            self._closing[endpoint.url] = asyncio.create_task(self._meter_close(endpoint))
-
-    def _meter_tasks(self) -> list[asyncio.Task]:
-        return [*self._opening.values(), *self._closing.values()]
-
-    async def _meter_open(self, endpoint: Endpoint) -> None:
-        snapshot = await self._scrape(endpoint)
-        if snapshot is not None:
-            self._meters[endpoint.url].start(snapshot)
-
-    async def _meter_close(self, endpoint: Endpoint) -> None:
-        opening = self._opening.get(endpoint.url)
-        if opening is not None and not opening.done():
-            await asyncio.wait([opening])  # wait, not gather: cancelling us must not cancel it
-        meter = self._meters[endpoint.url]
-        if not meter.open:
-            return
-        # The server takes up to one more decode step to act on an abort: wait until it has no
-        # request running (on a server of our own: our last one is gone) or give it a few polls
-        # (a shared server is rarely idle).
-        snapshot = None
-        for attempt in range(10):
-            snapshot = await self._scrape(endpoint)
-            if snapshot is None or snapshot.get(RUNNING, 0.0) == 0:
-                break
-            await asyncio.sleep(0.05 * (attempt + 1))
-        if snapshot is not None and endpoint.in_flight == 0:
-            meter.stop(snapshot)
-
-    async def _scrape(self, endpoint: Endpoint) -> dict[str, float] | None:
-        if self._client is None:
-            return None
-        meter = self._meters[endpoint.url]
-        try:
-            response = await self._fetch("GET", f"{endpoint.url}/metrics", timeout=self._probe_timeout())
-            values = parse_prometheus(response.text, METRICS) if response.status_code == 200 else {}
-        except (httpx.HTTPError, WireError):
-            return None  # a hiccup: try again at the next period
-        if "vllm:generation_tokens_total" not in values:
-            if not meter.unavailable:
-                log.warning("%s/metrics has no vLLM counters (HTTP %d): token counters come from what the "
-                            "server streamed to us", endpoint.url, response.status_code)
-            meter.unavailable = True
-            return None
-        return values
-
-
-class _Down(Exception):
-    """An endpoint check failed in a way a later check may not."""
-
-
-class _Fatal(Exception):
-    """A failure no retry can fix (wrong API key, wrong model name)."""
+        await self._scraper.refresh(self._replicas.endpoints)
 
 
 class _Call:
-    """One request in flight: what `abort()` needs to close."""
+    """One request in flight: what `abort()` needs to hang up."""
 
     def __init__(self, request_id: str):
         self.request_id = request_id
-        self.response: httpx.Response | None = None
+        self.exchange: Exchange | None = None
         self.aborted = False
 
-    async def abort(self) -> None:
+    def abort(self) -> None:
         self.aborted = True
-        response = self.response
-        if response is not None:
-            with contextlib.suppress(Exception):
-                await response.aclose()  # closes the connection: the server aborts the request
+        if self.exchange is not None:
+            self.exchange.hang_up()  # the server sees the connection close and aborts the request
 
 
-async def _error_text(response: httpx.Response, limit: int = 64 << 10) -> str:
-    """The error's message, from at most `limit` bytes of its body."""
-    body = bytearray()
-    with contextlib.suppress(httpx.HTTPError):
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) >= limit:
-                break
-        return error_message(bytes(body[:limit]))
-    return "no details"
-
-
-async def _lines(response: httpx.Response, splitter: LineSplitter) -> AsyncIterator[str]:
-    async for text in response.aiter_text():
+async def _lines(exchange: Exchange, splitter: LineSplitter) -> AsyncIterator[str]:
+    async for text in exchange.text():
         for line in splitter.feed(text):
             yield line
     for line in splitter.close():
         yield line
-
-
-def _load_tokenizer(path: str) -> Any:
-    try:
-        from tokenizers import Tokenizer
-    except ImportError as exc:
-        raise EngineUnavailable(
-            "a local tokenizer needs the `tokenizers` package (pip install 'vllm-ls[remote]')") from exc
-    file = os.path.expanduser(path)
-    if os.path.isdir(file):
-        file = os.path.join(file, "tokenizer.json")
-    if not os.path.isfile(file):
-        raise EngineUnavailable(f"no tokenizer.json at {path}")
-    return Tokenizer.from_file(file)
-
-
-def _local_special_tokens(tokenizer: Any) -> set[str]:
-    with contextlib.suppress(Exception):
-        return {token.content for token in tokenizer.get_added_tokens_decoder().values()}
-    return set()
 
 
 def _describe(exc: BaseException) -> str:
@@ -705,4 +545,4 @@ def _describe(exc: BaseException) -> str:
     if not text:
         return kind
     text = text if len(text) < 300 else text[:300] + "…"
-    return text if isinstance(exc, (EngineUnavailable, _Down, _Fatal, WireError)) else f"{kind}: {text}"
+    return text if isinstance(exc, (EngineUnavailable, probe.Down, probe.Fatal, WireError)) else f"{kind}: {text}"
