@@ -249,10 +249,12 @@ class Completer:
     async def prompt(
         self, engine: Engine, settings: Settings, text: str, offset: int,
         path: str | None, documents: Sequence[ContextDocument], language: str = "",
+        after_accept: bool = False,
     ) -> Prompt:
         """The prompt sent to `engine` for `text` at `offset` (`vllm-ls bench` rebuilds the server's
-        prompts with it to time the same request on the engine directly)."""
-        block = block_expected(settings, text, offset, language)
+        prompts with it to time the same request on the engine directly). `after_accept`: the text
+        is a suggestion taken as accepted (speculation.py)."""
+        block = block_expected(settings, text, offset, language, after_accept)
         self.token_counts.bind(engine)
         info = engine.model_info()
         template = self.template(settings, info)
@@ -351,13 +353,21 @@ class Fitting:
         return tuple(fitted), tuple(fitted.values())
 
 
-def block_expected(settings: Settings, text: str, offset: int, language: str) -> bool | None:
-    """Whether the syntax at the cursor expects a block (None: no grammar, or not `multiline: auto`)."""
+def block_expected(
+    settings: Settings, text: str, offset: int, language: str, after_accept: bool = False,
+) -> bool | None:
+    """Whether the syntax at the cursor expects a block (None: no grammar, or not `multiline: auto`).
+
+    `after_accept`: at the end of a suggestion taken as accepted (speculation), a complete line is
+    followed by the next lines — that is what the speculation is for; at a pause the user makes
+    there, only the rest of the line is offered (nothing new below it)."""
     if not settings.generation.syntax or settings.generation.multiline != "auto":
         return None
     # Only a window around the cursor is parsed (well under a millisecond): no need to leave the loop.
     shape = syntax.shape_at(text, offset, language)
-    return None if shape is None else shape.block
+    if shape is None:
+        return None
+    return True if after_accept and shape.reason == syntax.COMPLETE_LINE else shape.block
 
 
 def filter_for(prompt: Prompt, settings: Settings) -> StreamFilter:

@@ -127,7 +127,7 @@ class Speculation:
                 before, after = text[:offset], text[offset + covered:]
                 accepted = before + self._whole(uri, text, offset, suggestion, settings)
                 prompt = await self._completer.prompt(engine, settings, accepted + after, len(accepted), path,
-                                                      documents, language)
+                                                      documents, language, after_accept=True)
                 lease = self._scheduler.idle_lease(uri)
                 if lease is None:
                     continue  # someone asked for the engine while the prompt was built

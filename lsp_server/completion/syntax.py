@@ -55,6 +55,10 @@ _NOT_CODE = ("comment", "string", "string_content", "template_string", "raw_stri
              "interpreted_string_literal", "string_literal", "string_fragment", "line_comment", "block_comment")
 
 
+#: The reason of a line that is already complete at the cursor (speculation reads it).
+COMPLETE_LINE = "complete line"
+
+
 @dataclass(frozen=True)
 class Shape:
     block: bool  # True: a block may follow; False: only the rest of the cursor's line
@@ -123,7 +127,7 @@ def shape_at(text: str, offset: int, language: str) -> Shape | None:
             return Shape(True, "opens a body")
     if closed:
         return Shape(False, "auto-closed")
-    return Shape(False, "incomplete line" if _error_on_line(tree.root_node, byte) else "complete line")
+    return Shape(False, "incomplete line" if _error_on_line(tree.root_node, byte) else COMPLETE_LINE)
 
 
 def _ancestor_types(node: Any) -> list[str]:
