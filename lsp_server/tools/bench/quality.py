@@ -3,7 +3,9 @@ raw baseline on the same engine, scored against the removed text.
 
 Through the server: one hole at a time, each in a document of its own that is the only one open (a
 template that shows other open files must not see another copy of the file with the answer in it),
-asked for as ghost text while typing is (an automatic inline request: one greedy candidate).
+asked for as ghost text while typing is (an automatic inline request: one greedy candidate). The
+whole suggestion is scored: `generation.answerEarly` is off for the holes (an early answer is the
+first line of the same suggestion, whose other lines the typed-ahead cache serves once it is accepted).
 Raw baseline: the direct engine with the text before the hole as the whole prompt (its last
 `maxPromptTokens` tokens), up to `maxTokens` tokens, no stop strings and no post-processing.
 """
@@ -43,7 +45,8 @@ async def through_server(client: HeadlessClient, variant: Profile, holes: Sequen
                          timeout: float, ready_timeout: float = 600.0) -> list[Completion]:
     # The text is scored, not the time: a request may take as long as the bench waits for it (on a
     # busy machine the 30 s default deadline answered some holes empty).
-    await client.configure(variant.with_overrides({"scheduling.requestTimeoutMs": int(timeout * 1000)}))
+    await client.configure(variant.with_overrides({"scheduling.requestTimeoutMs": int(timeout * 1000),
+                                                   "generation.answerEarly": False}))
     completions: list[Completion] = []
     for number, hole in enumerate(holes):
         for attempt in range(_ATTEMPTS):
