@@ -379,7 +379,7 @@ class RemoteEngine(Engine):
                 async for delta in self._read(exchange, endpoint, client_stops, request.sampling.n):
                     streamed = True
                     yield delta
-                if not call.aborted:
+                if not call.aborted and not exchange.over:
                     await exchange.finish()  # read to its end: the connection can serve again
                 return
             except (httpx.TransportError, httpx.StreamError, WireError) as exc:
@@ -445,7 +445,10 @@ class RemoteEngine(Engine):
                     yield Delta(text=text, tokens=chunk.tokens, index=chunk.index, finish_reason=finish,
                                 prompt_tokens=chunk.prompt_tokens)
                 if client_stops and len(finished) >= n:
-                    return  # our own stop strings ended every choice: leaving hangs up
+                    # Our own stop strings ended every choice: hang up now. Reading on to the
+                    # server's end (to keep the connection) let it generate for up to a second.
+                    exchange.hang_up()
+                    return
             else:
                 if (tail := decoder.close()) is None or tail != DONE:
                     raise WireError("the stream ended before the server said it was done")

@@ -74,6 +74,11 @@ class Exchange:
     def task(self) -> asyncio.Task:
         return self._task
 
+    @property
+    def over(self) -> bool:
+        """Hung up, or the answer has ended: there is nothing left to wait for."""
+        return self._done
+
     async def response(self) -> int | None:
         """Wait for the answer's status (a non-2xx answer's body is read by then); None when the
         exchange was hung up before the answer began."""

@@ -289,18 +289,20 @@ class Completer:
 
     def speculate(
         self, engine: Engine, prompt: Prompt, settings: Settings, uri: str, before: str, after: str, lease: Lease,
+        cursor: int,
     ) -> LiveStream:
         """Start a stream nobody waits for (completion/speculation.py): the automatic completion at
-        `before`|`after`, a text the document does not have yet; it runs in the background at once."""
+        `before`|`after`, a text the document does not have yet (it has `before[:cursor]`|`after`,
+        and typing the rest by hand keeps the stream); it runs in the background at once."""
         # Nobody's request: its trace is not logged (the speculation counters tell its story).
         trace = Trace("", uri, "speculation")
-        stream = self._start(engine, prompt, settings, False, uri, before, after, lease, trace)
+        stream = self._start(engine, prompt, settings, False, uri, before, after, lease, trace, approach_from=cursor)
         stream.release_reservation()
         return stream
 
     def _start(
         self, engine: Engine, prompt: Prompt, settings: Settings, invoked: bool, uri: str,
-        before: str, after: str, lease: Lease, trace: Trace,
+        before: str, after: str, lease: Lease, trace: Trace, approach_from: int | None = None,
     ) -> LiveStream:
         """Start the engine stream for `prompt` at `before`|`after`; it holds `lease` until it ends."""
         generation = settings.generation
@@ -323,7 +325,7 @@ class Completer:
         return self.streams.start(
             uri=uri, before=before, after=after, engine=engine, request=request, filters=filters,
             lease=lease, early_stop=early_stop, shareable=not invoked and n == 1,
-            cache=self.cache if settings.scheduling.cache else None, trace=trace,
+            cache=self.cache if settings.scheduling.cache else None, trace=trace, approach_from=approach_from,
         )
 
 

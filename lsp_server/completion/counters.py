@@ -45,6 +45,7 @@ class ServerCounters:
     background_streams_aborted_closed: int = 0  # its document closed, or the server shut down
     background_streams_aborted_timeout: int = 0  # a request waiting on it ran out of requestTimeoutMs
     background_streams_aborted_unwanted: int = 0  # nobody could use it any more (settings turned off)
+    background_streams_aborted_cancelled: int = 0  # the client cancelled its request and no keystroke took it over
     # Speculation (completion/speculation.py): streams at the text after accepting a suggestion.
     speculations_started: int = 0
     speculations_finished: int = 0  # ended by the engine or complete: their lines are in the cache

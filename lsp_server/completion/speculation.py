@@ -24,10 +24,13 @@ low-priority request is batched with the new one and keeps generating (measured:
 stream produced a delta at every step of a priority-0 request that arrived during it). And a
 remote server's policy is its operator's choice, not ours.
 
-Stopped by: any keystroke but the accept (the document is then not the accepted text: typing along
-the suggestion instead of accepting it stops it too, and it is tried again at the next pause), a
-request of any document that needs the engine, a newer request of its document, the document
-closing, shutdown (`close`), and its block being complete.
+Once per accepted text: the answers that come while the user types the suggestion by hand (from the
+typed-ahead cache) show the rest of the same suggestion, whose accepted text is the same; it is not
+speculated on again.
+
+Stopped by: any keystroke but the accept or typing the suggestion by hand (either leads to the
+accepted text; anything else leaves it), a request of any document that needs the engine, a newer
+request of its document, the document closing, shutdown (`close`), and its block being complete.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class Speculation:
         self._settings = settings
         self._document_text = document_text
         self._pending: dict[str, asyncio.Task] = {}
+        #: The document text (accepted suggestion included) last speculated at, per document.
+        self._speculated: dict[str, str] = {}
 
     @staticmethod
     def enabled(settings: Settings) -> bool:
@@ -90,6 +95,7 @@ class Speculation:
 
     def document_closed(self, uri: str) -> None:
         self._cancel(uri)
+        self._speculated.pop(uri, None)
 
     async def close(self) -> None:
         """Drop every pending speculation (running ones are engine streams: Completer.close ends them)."""
@@ -126,6 +132,8 @@ class Speculation:
                 # Accepting replaces what the suggestion covers: the document goes on after it.
                 before, after = text[:offset], text[offset + covered:]
                 accepted = before + self._whole(uri, text, offset, suggestion, settings)
+                if self._speculated.get(uri) == accepted + after:
+                    return  # the rest of a suggestion already speculated on (typed by hand so far)
                 prompt = await self._completer.prompt(engine, settings, accepted + after, len(accepted), path,
                                                       documents, language, after_accept=True)
                 lease = self._scheduler.idle_lease(uri)
@@ -134,7 +142,9 @@ class Speculation:
                 if self._document_text(uri) != text:
                     lease.release()
                     return
-                stream = self._completer.speculate(engine, prompt, settings, uri, accepted, after, lease)
+                stream = self._completer.speculate(engine, prompt, settings, uri, accepted, after, lease,
+                                                   cursor=len(before))
+                self._speculated[uri] = accepted + after
                 self._counters.speculations_started += 1
                 stream.task.add_done_callback(lambda _, s=stream: self._ended(s))
                 log.debug("speculating for %s after %d accepted characters", uri, len(accepted) - len(before))

@@ -25,6 +25,10 @@ out. Every stream holds a scheduler slot until it ends (`maxInFlight` counts it)
 
 With the three settings off a stream behaves as the handler's own read of the engine did before:
 answered when complete, aborted when its only request is cancelled or superseded.
+
+A client's `$/cancelRequest` before anything was shown leaves the stream to the next keystroke's
+request for `CANCEL_GRACE_S` (VS Code cancels before every keystroke, and that keystroke may agree
+with the stream); if no request takes it over by then, the cancel stands and the engine stops.
 """
 
 from __future__ import annotations
@@ -52,7 +56,11 @@ log = logging.getLogger(__name__)
 #: counter when it ran in the background): a keystroke contradicted it, a newer request of its
 #: document needed the engine, its block was complete, a request of any document needed its slot,
 #: the document closed or the server shut down, a request waiting on it timed out, nobody could use it.
-ABORT_REASONS = ("contradicted", "superseded", "complete", "overload", "closed", "timeout", "unwanted")
+ABORT_REASONS = ("contradicted", "superseded", "complete", "overload", "closed", "timeout", "unwanted", "cancelled")
+#: How long the stream of a request the client cancelled waits for the next keystroke's request to take
+#: it over. VS Code sends the cancel, the change and the next request together (milliseconds apart);
+#: a cancel nothing follows (Escape, the cursor moved away) stops the engine after this.
+CANCEL_GRACE_S = 0.25
 
 
 class State(enum.Enum):
@@ -137,9 +145,13 @@ class LiveStream:
         filters: Sequence[StreamFilter], lease: Lease, early_stop: bool, shareable: bool,
         counters: ServerCounters, settings: Callable[[], Settings], cache: CompletionCache | None,
         on_end: Callable[[LiveStream], None], on_error: Callable[[Exception], None],
-        trace: Trace | None = None,
+        trace: Trace | None = None, approach_from: int | None = None,
     ):
         self.uri, self.before, self.after = uri, before, after
+        #: A speculation's anchor is the text after an accept the document does not have yet: the
+        #: user may type the suggestion by hand instead, which leads to the anchor, not away from it.
+        #: Keystrokes that leave the document at `before[:k]` (k at least this) keep the stream.
+        self.approach_from = approach_from
         self.request = request
         self.filters = list(filters)
         self.ledgers = [Ledger(f, counters) for f in self.filters]
@@ -161,11 +173,13 @@ class LiveStream:
         self._on_end = on_end
         self._on_error = on_error
         self._typed: str | None = ""  # what the document has at the anchor now (None: not at it)
+        self._approaching = False  # not at the anchor: on the way to it (approach_from)
         self._stored = ""
         self._waiters = 1  # the request that started it, until it takes its answer or leaves
         self._reserved = True
         self._changed = asyncio.Event()
         self._started = False
+        self._grace: asyncio.TimerHandle | None = None  # a cancelled request's stream, until taken over
         #: The trace of the request that started it, filled in until that request is answered.
         self._trace = trace
         if trace is not None:
@@ -192,6 +206,7 @@ class LiveStream:
             self._reserved = False
         else:
             self._attach()
+        cancelled = False
         try:
             while True:
                 result = self._ready(typed, wants, trace)
@@ -204,9 +219,12 @@ class LiveStream:
                     timeout = remaining if remaining > 0 else None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), timeout)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
             self._let_go(trace)
-            self._detach()
+            self._detach(cancelled)
 
     def release_reservation(self) -> None:
         """The starting request never came to wait (cancelled first): it leaves all the same."""
@@ -225,8 +243,11 @@ class LiveStream:
     def _attach(self) -> None:
         self._waiters += 1
         self._lease.hold()
+        if self._grace is not None:
+            self._grace.cancel()  # the next keystroke's request took it over
+            self._grace = None
 
-    def _detach(self) -> None:
+    def _detach(self, cancelled: bool = False) -> None:
         self._waiters -= 1
         if self._waiters > 0 or not self.running:
             return
@@ -238,6 +259,11 @@ class LiveStream:
         if not keep:
             self.abort("unwanted")  # nobody will read it: today's cancel-previous
             return
+        if cancelled and not self.answered:
+            # The client cancelled the request before anything was shown. VS Code does that before
+            # every keystroke, and the keystroke's own request follows at once: it may take this
+            # stream over (reuse). If none does within the grace, the cancel stands: the engine stops.
+            self._grace = asyncio.get_running_loop().call_later(CANCEL_GRACE_S, self.abort, "cancelled")
         if not self.background:
             self.background = True
             self._counters.background_streams_started += 1
@@ -308,6 +334,10 @@ class LiveStream:
         if not (self._settings().generation.reuse_stream or self._waiters == 0):
             return  # its request is superseded by the next one, as before
         end = len(text) - len(self.after)
+        self._approaching = end >= 0 and text[end:] == self.after and self._on_the_way(text[:end])
+        if self._approaching:
+            self._typed = None  # requests are served from the cache until the anchor is reached
+            return
         if end < len(self.before) or text[end:] != self.after or not text.startswith(self.before):
             self._typed = None
             self.abort("contradicted")  # an edit away from the anchor: not typing through it
@@ -315,6 +345,10 @@ class LiveStream:
         self._typed = text[len(self.before): end]
         if agrees(self.filters[0].usable, self._typed, True) is False:
             self.abort("contradicted")
+
+    def _on_the_way(self, before: str) -> bool:
+        origin = self.approach_from
+        return origin is not None and origin <= len(before) < len(self.before) and self.before.startswith(before)
 
     def abort(self, reason: str) -> None:
         """Stop now: the engine stream is closed (vLLM aborts the request) and waiters are woken."""
@@ -380,6 +414,8 @@ class LiveStream:
         finally:
             if limit is not None:
                 limit.cancel()
+            if self._grace is not None:
+                self._grace.cancel()
             # The editor tests read these lines to see cancel-previous happen in a real editor.
             ended = "done" if self.state is State.DONE else f"cancelled ({self.reason or 'stopped'})"
             log.debug("engine request %s %s after %d tokens", self.request.request_id, ended,
@@ -404,7 +440,9 @@ class LiveStream:
     def _contradicted(self) -> bool:
         if not self.shareable or not (self._settings().generation.reuse_stream or self._waiters == 0):
             return False
-        return self._typed is None or agrees(self.filters[0].usable, self._typed, True) is False
+        if self._typed is None:
+            return not self._approaching
+        return agrees(self.filters[0].usable, self._typed, True) is False
 
     def _pulse(self) -> None:
         self._changed.set()
@@ -457,12 +495,14 @@ class Streams:
 
     def start(self, *, uri: str, before: str, after: str, engine: Engine, request: CompletionRequest,
               filters: Sequence[StreamFilter], lease: Lease, early_stop: bool, shareable: bool,
-              cache: CompletionCache | None, trace: Trace | None = None) -> LiveStream:
+              cache: CompletionCache | None, trace: Trace | None = None,
+              approach_from: int | None = None) -> LiveStream:
         """Start reading `request` in a task of its own; the caller waits with `answer()`."""
         stream = LiveStream(
             uri=uri, before=before, after=after, engine=engine, request=request, filters=filters,
             lease=lease, early_stop=early_stop, shareable=shareable, counters=self._counters,
             settings=self._settings, cache=cache, on_end=self._ended, on_error=self._on_error, trace=trace,
+            approach_from=approach_from,
         )
         self._live.setdefault(uri, []).append(stream)
         return stream

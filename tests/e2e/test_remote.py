@@ -43,7 +43,11 @@ from .vllm_server import Relay, VllmServer, free_port, self_signed_certificate, 
 pytestmark = pytest.mark.remote
 
 FIB = "def fibonacci(n):\n    "
-LONG_RUNNING = {"generation.multiline": "always", "generation.maxTokens": 400, "generation.maxLines": 200, "generation.earlyStop": False, "scheduling.debounceMs": 0}
+# Cancelled mid-stream: no early answer (it would come before the cancel), no takeover of the stream
+# by the next keystroke's request, no speculation after an answer (these tests count the requests).
+LONG_RUNNING = {"generation.multiline": "always", "generation.maxTokens": 400, "generation.maxLines": 200,
+                "generation.earlyStop": False, "scheduling.debounceMs": 0, "generation.answerEarly": False,
+                "generation.reuseStream": False, "generation.speculate": False}
 # Requests that run to their end on the server (vLLM counts only those in vllm:request_success).
 SHORT = {"generation.maxTokens": 8, "generation.maxLineTokens": 8, "scheduling.debounceMs": 0, "generation.earlyStop": False, "generation.candidates": 1}
 # One candidate per invoked request: these tests count items and tokens of a single completion.

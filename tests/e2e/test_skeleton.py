@@ -21,7 +21,11 @@ from .lsp_helpers import (
 )
 
 FIB = "def fibonacci(n):\n    "
-LONG_RUNNING = {"generation.multiline": "always", "generation.maxTokens": 400, "generation.maxLines": 200, "generation.earlyStop": False, "scheduling.debounceMs": 0}
+# Cancelled mid-stream: no early answer (it would come before the cancel) and no speculation after
+# an answer (these tests count engine requests). Stream reuse stays on where a test does not say.
+LONG_RUNNING = {"generation.multiline": "always", "generation.maxTokens": 400, "generation.maxLines": 200,
+                "generation.earlyStop": False, "scheduling.debounceMs": 0, "generation.answerEarly": False,
+                "generation.speculate": False}
 
 
 async def test_advertises_inline_completion(client):
@@ -58,7 +62,7 @@ async def test_completion_items_carry_the_same_suggestion(client):
 async def test_cancel_request_aborts_the_engine_request(client):
     await configure(client, LONG_RUNNING)
     uri = open_document(client, FIB)
-    before = await stats(client)
+    before = await wait_for(lambda: _settled(client), 60, "earlier tests' engine work to end")
     future = client.protocol.send_request("textDocument/inlineCompletion", inline_params(uri, 1, 4), msg_id="cancel-me")
     # Cancel mid-stream: once the engine has produced some tokens for this request.
     await wait_for(lambda: _engine_busy(client, before), 60, "the engine to start generating")
@@ -78,12 +82,14 @@ async def test_a_cancel_and_the_next_keystroke_together_stop_the_engine_core_at_
     # What VS Code sends on every keystroke: $/cancelRequest for the previous request, the change,
     # the next request. The old request's engine work is cancelled twice (the client's cancel and
     # cancel-previous), a loop turn apart: the abort must still reach the engine core.
-    await configure(client, LONG_RUNNING)
+    # Without stream reuse: a keystroke that agrees with the old request's text would be served from
+    # its stream (tests/e2e/test_streams.py); here the subject is the abort when it is not.
+    await configure(client, {**LONG_RUNNING, "generation.reuseStream": False})
     uri = open_document(client, FIB)
-    before = await stats(client)
+    before = await wait_for(lambda: _settled(client), 60, "earlier tests' engine work to end")
     first = client.protocol.send_request("textDocument/inlineCompletion", inline_params(uri, 1, 4), msg_id="old")
     await wait_for(lambda: _engine_busy(client, before), 60, "the engine to start generating")
-    await configure(client, {**LONG_RUNNING, "generation.maxTokens": 4})
+    await configure(client, {**LONG_RUNNING, "generation.reuseStream": False, "generation.maxTokens": 4})
     second = cancel_and_type(client, uri, "old", 1, 4, "r")
     await cancelled(first)
     await asyncio.wait_for(second, 60)
@@ -93,9 +99,10 @@ async def test_a_cancel_and_the_next_keystroke_together_stop_the_engine_core_at_
 
 
 async def test_burst_inside_debounce_reaches_engine_once(client):
-    await configure(client, {"scheduling.debounceMs": 400})
+    # No speculation after the last answer: it would be an engine request of its own.
+    await configure(client, {"scheduling.debounceMs": 400, "generation.speculate": False})
     uri = open_document(client, "def add(a, b):\n    return ")
-    before = await stats(client)
+    before = await wait_for(lambda: _settled(client), 60, "earlier tests' engine work to end")
     tasks = []
     for i, ch in enumerate("a + b + 1 "):
         insert(client, uri, 1, 11 + i, ch)
@@ -109,12 +116,14 @@ async def test_burst_inside_debounce_reaches_engine_once(client):
 
 
 async def test_newer_request_aborts_the_older_ones_engine_work(client):
-    await configure(client, LONG_RUNNING)
+    # A newer request at the same place would be served from the older one's stream (reuse,
+    # tests/e2e/test_streams.py): without reuse, cancel-previous is the subject.
+    await configure(client, {**LONG_RUNNING, "generation.reuseStream": False})
     uri = open_document(client, FIB)
-    before = await stats(client)
+    before = await wait_for(lambda: _settled(client), 60, "earlier tests' engine work to end")
     first = asyncio.ensure_future(inline(client, uri, 1, 4))
     await wait_for(lambda: _engine_busy(client, before), 60, "the first request to reach the engine")
-    await configure(client, {**LONG_RUNNING, "generation.maxTokens": 8})
+    await configure(client, {**LONG_RUNNING, "generation.reuseStream": False, "generation.maxTokens": 8})
     second = asyncio.ensure_future(inline(client, uri, 1, 4))
     assert await asyncio.wait_for(first, 30) == [], "the superseded request is answered, empty"
     await asyncio.wait_for(second, 60)

@@ -122,6 +122,43 @@ async def test_a_contradicting_keystroke_stops_it():
     assert pipe.streams == 0
 
 
+async def test_typing_the_suggestion_by_hand_keeps_it_and_speculates_once():
+    pipe = Speculating(GatedEngine(BLOCK, AFTER))
+    await shown_whole_block(pipe)
+    spec = await begun(pipe.engine, 2)
+    spec.release(1)
+    # The user types the block's first characters instead of accepting it: on the way to the
+    # accepted text. The rest of the suggestion comes from the cache and is shown again.
+    for typed in (WHOLE[:1], WHOLE[:3]):
+        pipe.change(TEXT + typed)
+        assert await answered(pipe.request(TEXT + typed)) == (WHOLE[len(typed):],)
+        pipe.speculation.shown(A, TEXT + typed, len(TEXT + typed), WHOLE[len(typed):])
+    await asyncio.sleep(0.1)
+    assert not spec.closed, "typing along the suggestion leads to the accepted text"
+    assert len(pipe.engine.gates) == 2 and pipe.counters.speculations_started == 1
+    spec.release_all()
+    await until(lambda: pipe.scheduler.in_flight == 0, "the speculation ended")
+    await asyncio.sleep(0.1)
+    assert len(pipe.engine.gates) == 2, "the same accepted text is not speculated on again"
+    # Typed to the end of the suggestion: the speculation's lines are there.
+    pipe.change(TEXT + WHOLE)
+    assert await answered(pipe.request(TEXT + WHOLE)) == (NEXT,)
+    assert len(pipe.engine.gates) == 2 and pipe.counters.speculations_finished == 1
+
+
+async def test_typing_away_from_the_suggestion_half_way_stops_it():
+    pipe = Speculating(GatedEngine(BLOCK, AFTER))
+    await shown_whole_block(pipe)
+    spec = await begun(pipe.engine, 2)
+    spec.release(1)
+    pipe.change(TEXT + WHOLE[:3])
+    await settle()
+    assert not spec.closed
+    pipe.change(TEXT + WHOLE[:3] + "Q")  # not the suggestion's next character
+    await until(lambda: spec.closed and pipe.scheduler.in_flight == 0, "the speculation was aborted")
+    assert pipe.counters.speculations_aborted == 1
+
+
 async def test_a_keystroke_before_it_starts_means_it_never_does():
     pipe = Speculating(GatedEngine(BLOCK, AFTER), debounce_ms=50)
     answer = pipe.shown()

@@ -477,6 +477,45 @@ async def test_a_client_cancel_leaves_the_stream_for_the_next_keystroke_to_decid
     assert pipe.counters.background_streams_aborted_contradicted == 1
 
 
+async def test_a_client_cancel_nothing_takes_over_stops_the_engine_after_the_grace(monkeypatch):
+    import lsp_server.completion.streams as streams_module
+
+    monkeypatch.setattr(streams_module, "CANCEL_GRACE_S", 0.05)
+    pipe = Pipeline(GatedEngine(BLOCK), cache=False)
+    first = pipe.request(TEXT)
+    gate = await started(pipe.engine)
+    gate.release(1)
+    await settle()
+    first.cancel()  # Escape, or the cursor moved away: no keystroke request follows
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    async with asyncio.timeout(5):
+        while not gate.closed:
+            await asyncio.sleep(0.01)
+    await settle()
+    assert pipe.scheduler.in_flight == 0 and pipe.counters.background_streams_aborted_cancelled == 1
+
+
+async def test_a_request_that_takes_a_cancelled_stream_over_keeps_it_past_the_grace(monkeypatch):
+    import lsp_server.completion.streams as streams_module
+
+    monkeypatch.setattr(streams_module, "CANCEL_GRACE_S", 0.05)
+    pipe = Pipeline(GatedEngine(BLOCK), cache=False)
+    first = pipe.request(TEXT)
+    gate = await started(pipe.engine)
+    gate.release(1)  # "y"
+    await settle()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    pipe.change(TEXT + "y")
+    second = pipe.request(TEXT + "y")  # the keystroke's request agrees: it waits on the stream
+    await asyncio.sleep(0.2)
+    assert not gate.closed and pipe.counters.background_streams_aborted_cancelled == 0
+    gate.release_all()
+    assert await answered(second) == (" = x",)
+
+
 async def test_a_client_cancel_of_an_invoked_request_aborts_it():
     pipe = Pipeline(GatedEngine(BLOCK), candidates=2)
     task = pipe.request(TEXT, invoked=True)
