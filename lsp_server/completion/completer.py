@@ -289,14 +289,16 @@ class Completer:
 
     def speculate(
         self, engine: Engine, prompt: Prompt, settings: Settings, uri: str, before: str, after: str, lease: Lease,
-        cursor: int,
+        cursor: int, covers: str = "",
     ) -> LiveStream:
         """Start a stream nobody waits for (completion/speculation.py): the automatic completion at
-        `before`|`after`, a text the document does not have yet (it has `before[:cursor]`|`after`,
-        and typing the rest by hand keeps the stream); it runs in the background at once."""
+        `before`|`after`, a text the document does not have yet (it has `before[:cursor]`|`covers`
+        `after`: accepting replaces `covers`, and typing the rest by hand keeps the stream); it runs
+        in the background at once."""
         # Nobody's request: its trace is not logged (the speculation counters tell its story).
         trace = Trace("", uri, "speculation")
         stream = self._start(engine, prompt, settings, False, uri, before, after, lease, trace, approach_from=cursor)
+        stream.approach_covers = covers
         stream.release_reservation()
         return stream
 

@@ -143,7 +143,7 @@ class Speculation:
                     lease.release()
                     return
                 stream = self._completer.speculate(engine, prompt, settings, uri, accepted, after, lease,
-                                                   cursor=len(before))
+                                                   cursor=len(before), covers=text[offset: offset + covered])
                 self._speculated[uri] = accepted + after
                 self._counters.speculations_started += 1
                 stream.task.add_done_callback(lambda _, s=stream: self._ended(s))

@@ -143,3 +143,23 @@ def test_after_an_accepted_complete_line_the_next_lines_are_expected():
     incomplete = "x = \n"
     assert block_expected(settings, incomplete, 4, "python", after_accept=True) is False
     assert block_expected(Settings().updated({"generation.syntax": False}), text, offset, "python", True) is None
+
+
+async def test_typing_a_covering_suggestion_by_hand_keeps_its_speculation():
+    pipe = Covering(GatedEngine(CALL, NEXT))
+    task = pipe.ask(BEFORE)
+    (await started(pipe.engine)).release_all()
+    text, covers = (await answered(task)).items[0]
+    pipe.speculation.shown(A, BEFORE + AFTER, len(BEFORE), text, covers=covers, language="python")
+    spec = await begun(pipe.engine, 2)
+    spec.release(1)
+    # Typed by hand, the editor's `)` stays after what was typed until the user types over it.
+    for typed in ("val", "values, key=abs"):
+        pipe.change(BEFORE + typed + AFTER)
+        await settle()
+        assert not spec.closed, f"{typed!r} leads to the accepted text"
+    pipe.change(BEFORE + "values, key=abs)" + AFTER[1:])  # the editor typed over its `)`
+    await settle()
+    assert not spec.closed
+    pipe.change(BEFORE + "values, key=max" + AFTER)  # not the suggestion
+    await until(lambda: spec.closed, "the speculation was stopped")
