@@ -21,9 +21,11 @@ M.defaults = {
   -- Keys in insert mode. Neovim 0.12+: accept / next / previous ghost text. Older Neovim:
   -- `trigger` asks for the suggestion at once; <C-y> accepts it, <C-n>/<C-p> move in the menu.
   keys = { accept = '<Tab>', next = '<M-]>', prev = '<M-[>', trigger = '<C-Space>' },
-  -- Neovim 0.11: the buffer's 'completeopt' while vllm-ls is attached. Its default ('menu,popup')
-  -- would insert a lone suggestion as you type; this shows it in the menu until <C-y>.
-  -- false leaves 'completeopt' alone.
+  -- 'completeopt' once vllm-ls attaches: the buffer's on Neovim 0.11; the global option before,
+  -- without 'popup' where Neovim does not know it. The default ('menu,popup', 'menu,preview'
+  -- before 0.10) would insert a lone suggestion as you type (0.11) or show no menu for it, so
+  -- <C-y> inserts the character above the cursor (0.7-0.10); this shows it in the menu until
+  -- <C-y>. false leaves 'completeopt' alone.
   completeopt = 'menuone,noinsert,popup',
   -- Client capabilities; nvim-cmp users pass require('cmp_nvim_lsp').default_capabilities().
   capabilities = nil,

@@ -11,9 +11,27 @@ local M = {}
 local SERVER_NAME = 'vllm_ls'
 local legacy_client_id = nil -- Neovim 0.7: one client shared by every buffer
 
+-- init.lua's `completeopt`. Vim's default ('menu,preview') shows no menu for a lone match, and
+-- then <C-y> is not "accept" but "insert the character above the cursor". Before 0.11 the option
+-- is global, and 'popup' is only known from 0.10: the first value this Neovim takes is set.
+local function set_completeopt(opts, bufnr)
+  local value = opts.completeopt
+  if not value then
+    return
+  end
+  local without_popup = (value:gsub(',?popup', ''):gsub('^,', ''))
+  for _, candidate in ipairs({ value, without_popup }) do
+    if pcall(vim.api.nvim_buf_set_option, bufnr, 'completeopt', candidate)
+      or pcall(vim.api.nvim_set_option, 'completeopt', candidate) then
+      return
+    end
+  end
+end
+
 local function on_attach(opts)
   return function(_, bufnr)
     vim.api.nvim_buf_set_option(bufnr, 'omnifunc', 'v:lua.vim.lsp.omnifunc')
+    set_completeopt(opts, bufnr)
     lines.split_after_accept(bufnr)
     local trigger = opts.keys and opts.keys.trigger
     if trigger then
