@@ -4,6 +4,11 @@ stdout belongs to the protocol. vLLM logs to stdout by default, its engine proce
 descriptor 1, and native code or tqdm may write there too: any stray byte corrupts the LSP stream.
 So the protocol gets a private duplicate of the original stdout, and fd 1 is pointed at stderr
 before anything else can start.
+
+SIGTERM and SIGHUP end the session the way the client's pipe closing does: the engine is stopped
+(with its engine-core and worker processes) before the server leaves. Editors send SIGTERM to a
+server that is slow to exit after `shutdown` (Neovim on `:qa`), and Python's default would leave
+vLLM's processes behind without a parent, holding gigabytes, for good.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from typing import BinaryIO
 
@@ -31,6 +37,10 @@ def protect_stdout() -> BinaryIO:
     return os.fdopen(protocol_fd, "wb", buffering=0)
 
 
+#: The signals that stop the server as a closed connection does (the engine first).
+TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+
+
 def serve_stdio(server: VllmLanguageServer) -> int:
     protocol_out = protect_stdout()
     return _run(server, _stdio_session(server, protocol_out))
@@ -40,10 +50,34 @@ def serve_tcp(server: VllmLanguageServer, host: str, port: int) -> int:
     return _run(server, _tcp_session(server, host, port))
 
 
+async def _until_terminated(session) -> None:
+    """Run `session`; a terminating signal cancels it, so its `finally` stops the engine, and the
+    server then leaves with 128 + the signal's number. Further signals meanwhile are ignored: a
+    second cancel would interrupt the engine's shutdown."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    received: list[int] = []
+
+    def terminate(signum: int) -> None:
+        if not received and main is not None:
+            received.append(signum)
+            log.warning("%s received: stopping the engine, then leaving", signal.Signals(signum).name)
+            main.cancel()
+
+    for signum in TERMINATING:
+        loop.add_signal_handler(signum, terminate, signum)
+    try:
+        await session
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        raise SystemExit(128 + received[0]) from None
+
+
 def _run(server: VllmLanguageServer, session) -> int:
     code = 0
     try:
-        asyncio.run(session)
+        asyncio.run(_until_terminated(session))
     except SystemExit as exit_:  # the `exit` notification
         code = exit_.code if isinstance(exit_.code, int) else 0
     except KeyboardInterrupt:
@@ -104,8 +138,11 @@ async def _tcp_session(server: VllmLanguageServer, host: str, port: int) -> None
     addresses = ", ".join(str(sock.getsockname()) for sock in tcp.sockets)
     log.warning("vllm-ls listening on %s (one client)", addresses)
     print(f"vllm-ls listening on {addresses}", file=sys.stderr, flush=True)
-    async with tcp:
-        await done.wait()
+    try:
+        async with tcp:
+            await done.wait()
+    finally:
+        await server.host.close()  # a signal before or during the connection: the engine goes too
 
 
 async def _session(server: VllmLanguageServer, read) -> None:

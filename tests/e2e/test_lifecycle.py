@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import subprocess
 import sys
@@ -132,3 +133,35 @@ def test_complete_command_reports_an_unusable_engine():
     assert done.returncode == 2
     assert "engine failed" in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@module_loop
+async def test_a_terminating_signal_stops_the_engine_and_every_process_it_started(signum):
+    """An editor that gives up waiting for `exit` sends SIGTERM (Neovim on `:qa`); a closed terminal
+    sends SIGHUP. Either way the server stops the engine first: nothing of vLLM's is left behind."""
+    proc = await asyncio.create_subprocess_exec(
+        *server_command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    try:
+        for body in (b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}',
+                     b'{"jsonrpc":"2.0","method":"initialized","params":{}}'):
+            proc.stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        await proc.stdin.drain()
+        server = psutil.Process(proc.pid)
+
+        async def engine_running():
+            names = [p.name() for p in server.children(recursive=True)]
+            return names if any("Worker" in n for n in names) else None
+
+        await wait_for(engine_running, 180, "vLLM's engine-core and worker processes")
+        children = server.children(recursive=True)
+        proc.send_signal(signum)
+        assert await asyncio.wait_for(proc.wait(), 120) == 128 + signum
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, f"processes left after {signal.Signals(signum).name}: {alive}"
+    finally:
+        if proc.returncode is None:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+            proc.kill()
