@@ -6,7 +6,8 @@ from pathlib import Path
 
 LANGUAGES = {".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go",
              ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java", ".rb": "ruby", ".sh": "shellscript",
-             ".lua": "lua", ".md": "markdown"}
+             ".lua": "lua", ".md": "markdown", ".pyi": "python", ".mjs": "javascript", ".cjs": "javascript",
+             ".jsx": "javascriptreact", ".tsx": "typescriptreact"}
 
 
 def language_of(file: Path | str) -> str:

@@ -27,6 +27,8 @@ from engine import templates
 from .logs import register_secret
 
 SECTION = "vllmLs"
+#: Decided on the bench's infill holes (docs/prompts.md).
+SUFFIX_LINES_DEFAULT = 4
 #: Settings whose values are secrets, under both spellings a client may use.
 SECRET_FIELDS = ("apiKey", "api_key")
 
@@ -165,6 +167,25 @@ class GenerationSettings(_Group):
         default=48, ge=1, le=1024, description="Most tokens generated for a single-line completion."
     )
     max_lines: int = Field(default=8, ge=1, le=200, description="Most lines in a block completion.")
+    syntax: bool = Field(
+        default=True,
+        description="With `multiline: auto`, decide from the syntax at the cursor (tree-sitter, for Python, "
+        "JavaScript, TypeScript, Go and Rust) whether a block is expected (after a `:` or bracket that opens "
+        "a body, on an empty line) or only the rest of the line (code after the cursor, a complete line). "
+        "Off, or for other languages: a block unless code follows the cursor.",
+    )
+    suffix_lines: int = Field(
+        default=SUFFIX_LINES_DEFAULT, ge=0, le=50,
+        description="A block suggestion ends before a line that re-types one of this many non-blank lines "
+        "after the cursor: the same code, or the same name assigned, defined or passed again. 0: only "
+        "the other rules end a block.",
+    )
+    cover_closers: bool = Field(
+        default=True,
+        description="When a suggestion must end in a bracket or quote the editor already inserted after "
+        "the cursor (`foo(|)`, `def f(|):`, `{|}`), offer it as replacing that closer (the item's range), "
+        "so accepting leaves exactly one. Off: such a suggestion is only trimmed before the closer.",
+    )
     auto_indent: bool = Field(
         default=True,
         description="With the cursor at column 0 of an empty line inside a body (an editor without "

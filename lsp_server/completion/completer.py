@@ -22,7 +22,9 @@ from engine.base import CompletionRequest, Engine, EngineState, EngineUnavailabl
 from engine.templates import Template
 
 from ..settings import Settings
+from . import syntax
 from .cache import CompletionCache
+from .closers import fit_at
 from .counters import ServerCounters
 from .debounce import AdaptiveDebounce
 from .postprocess import StreamFilter
@@ -49,11 +51,20 @@ class Completion:
     from_cache: bool = False
     #: Every distinct candidate, `text` first.
     texts: tuple[str, ...] = field(default=())
+    #: Per candidate: the text after the cursor (on its line) that accepting it replaces — closers
+    #: the editor inserted that the suggestion re-supplies (closers.py). Empty: inserted at the cursor.
+    covers: tuple[str, ...] = field(default=())
 
     @property
     def candidates(self) -> tuple[str, ...]:
         """Every suggestion to offer, the best first (empty: nothing to show)."""
         return self.texts or ((self.text,) if self.text else ())
+
+    @property
+    def items(self) -> tuple[tuple[str, str], ...]:
+        """(text, what it replaces after the cursor) per candidate."""
+        covers = self.covers + ("",) * (len(self.candidates) - len(self.covers))
+        return tuple(zip(self.candidates, covers))
 
 
 EMPTY = Completion("")
@@ -120,9 +131,11 @@ class Completer:
         path: str | None = None,
         documents: Sequence[ContextDocument] = (),
         trace: Trace | None = None,
+        language: str = "",
     ) -> Completion:
         """The completion for `text` at `offset`; raises Superseded or CancelledError when overtaken.
         `trace`, when given, is filled in as the request goes (trace.py); the caller says how it ended.
+        `language` is the document's languageId (it chooses the grammar and the closer rules).
 
         In order: the typed-ahead cache; a live stream of the document this text agrees with
         (`reuseStream`); otherwise, after the debounce, a new engine stream (completion/streams.py).
@@ -133,14 +146,14 @@ class Completer:
         if self._host.ready() is None:
             return EMPTY  # loading or failed: the host has already told the user
         before, after = text[:offset], text[offset:]
+        fitting = Fitting(settings, text, offset, language)  # every answer's covers are judged here
         if settings.scheduling.cache and not invoked:
             hit = self.cache.find(uri, before, after)
             if hit is not None:
                 self._counters.completions_from_cache += 1
                 trace.ended = CACHED
                 trace.tokens_shown += hit.shown_tokens()
-                return Completion(hit.rest[0], latency_ms=(time.perf_counter() - started) * 1000,
-                                  from_cache=True, texts=hit.rest)
+                return self._completion(hit.rest, started, fitting, from_cache=True)
         wants = self._wants(settings, invoked)
         if settings.generation.reuse_stream and not invoked:
             found = self.streams.usable(uri, before, after)
@@ -154,7 +167,7 @@ class Completer:
                     return self._failed(self._host.ready(), exc)
                 if texts is not None:
                     self._counters.completions_from_stream += 1
-                    return self._completion(texts, started)
+                    return self._completion(texts, started, fitting)
                 # It contradicted what was typed after all: this request needs the engine.
 
         scheduling = settings.scheduling
@@ -173,7 +186,7 @@ class Completer:
         self.streams.abort_idle(uri, "superseded")
         try:
             waited = time.monotonic()
-            prompt = await self.prompt(engine, settings, text, offset, path, documents)
+            prompt = await self.prompt(engine, settings, text, offset, path, documents, language)
             trace.prompt_ms = _ms_since(waited)
             waited = time.monotonic()
             lease = await turn.admit()
@@ -192,9 +205,9 @@ class Completer:
             raise Superseded(reached_engine=True)
         if stream.first_answer_s is not None:
             self.debounce.engine_latency(stream.first_answer_s)
+        completion = self._completion(texts, started, fitting)
         if invoked:
-            self._counters.candidates_returned += len(texts)
-        completion = self._completion(texts, started)
+            self._counters.candidates_returned += len(completion.candidates)
         self._host.request_succeeded(completion.latency_ms)
         return completion
 
@@ -209,11 +222,12 @@ class Completer:
         return EMPTY
 
     @staticmethod
-    def _completion(texts: tuple[str, ...], started: float) -> Completion:
+    def _completion(texts: tuple[str, ...], started: float, fitting: Fitting, from_cache: bool = False) -> Completion:
         latency = (time.perf_counter() - started) * 1000
+        texts, covers = fitting.fit(texts)
         if not texts:
-            return Completion("", latency_ms=latency)
-        return Completion(texts[0], latency_ms=latency, texts=texts)
+            return Completion("", latency_ms=latency, from_cache=from_cache)
+        return Completion(texts[0], latency_ms=latency, from_cache=from_cache, texts=texts, covers=covers)
 
     @staticmethod
     def _wants(settings: Settings, invoked: bool) -> Wants:
@@ -234,10 +248,13 @@ class Completer:
 
     async def prompt(
         self, engine: Engine, settings: Settings, text: str, offset: int,
-        path: str | None, documents: Sequence[ContextDocument],
+        path: str | None, documents: Sequence[ContextDocument], language: str = "",
+        after_accept: bool = False,
     ) -> Prompt:
         """The prompt sent to `engine` for `text` at `offset` (`vllm-ls bench` rebuilds the server's
-        prompts with it to time the same request on the engine directly)."""
+        prompts with it to time the same request on the engine directly). `after_accept`: the text
+        is a suggestion taken as accepted (speculation.py)."""
+        block = block_expected(settings, text, offset, language, after_accept)
         self.token_counts.bind(engine)
         info = engine.model_info()
         template = self.template(settings, info)
@@ -258,7 +275,8 @@ class Completer:
                 max_line_tokens=generation.max_line_tokens,
             )
             prompt = await self.token_counts.build(
-                lambda count: build_prompt(text, offset, template, options, count, path, documents),
+                lambda count: build_prompt(text, offset, template, options, count, path, documents,
+                                           block=block, language=language),
                 engine.count_tokens,
             )
             if not capped:
@@ -271,14 +289,16 @@ class Completer:
 
     def speculate(
         self, engine: Engine, prompt: Prompt, settings: Settings, uri: str, before: str, after: str, lease: Lease,
-        cursor: int,
+        cursor: int, covers: str = "",
     ) -> LiveStream:
         """Start a stream nobody waits for (completion/speculation.py): the automatic completion at
-        `before`|`after`, a text the document does not have yet (it has `before[:cursor]`|`after`,
-        and typing the rest by hand keeps the stream); it runs in the background at once."""
+        `before`|`after`, a text the document does not have yet (it has `before[:cursor]`|`covers`
+        `after`: accepting replaces `covers`, and typing the rest by hand keeps the stream); it runs
+        in the background at once."""
         # Nobody's request: its trace is not logged (the speculation counters tell its story).
         trace = Trace("", uri, "speculation")
         stream = self._start(engine, prompt, settings, False, uri, before, after, lease, trace, approach_from=cursor)
+        stream.approach_covers = covers
         stream.release_reservation()
         return stream
 
@@ -303,24 +323,73 @@ class Completer:
                 n=n,
             ),
         )
-        filters = [
-            StreamFilter(
-                multiline=prompt.multiline,
-                line_prefix=prompt.line_prefix,
-                line_suffix=prompt.line_suffix,
-                suffix=prompt.suffix,
-                max_lines=generation.max_lines,
-                heal=prompt.heal,
-                stop=prompt.stop,
-                previous_lines=prompt.previous_lines,
-            )
-            for _ in range(n)
-        ]
+        filters = [filter_for(prompt, settings) for _ in range(n)]
         return self.streams.start(
             uri=uri, before=before, after=after, engine=engine, request=request, filters=filters,
             lease=lease, early_stop=early_stop, shareable=not invoked and n == 1,
             cache=self.cache if settings.scheduling.cache else None, trace=trace, approach_from=approach_from,
         )
+
+
+@dataclass(frozen=True)
+class Fitting:
+    """Where an answer is shown: its texts get their covers there (and are fitted to the closers
+    after the cursor). Every answer passes here — a new stream's, a reused stream's, the typed-ahead
+    cache's (so a speculation's too) — so what a suggestion covers is always judged against the
+    document as it is now, not as it was when the stream started: `closers.fit` is idempotent, and
+    a suggestion typed along keeps its cover."""
+
+    settings: Settings
+    document: str
+    offset: int
+    language: str
+
+    def fit(self, texts: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The distinct non-blank texts to offer and, per text, the document text it replaces."""
+        if not self.settings.generation.cover_closers:
+            kept = tuple(t for t in dict.fromkeys(texts) if t.strip())
+            return kept, ("",) * len(kept)
+        fitted: dict[str, str] = {}
+        for text in texts:
+            fit = fit_at(self.document, self.offset, text, self.language)
+            if fit.text.strip() and fit.text not in fitted:
+                fitted[fit.text] = self.document[self.offset: self.offset + fit.replace]
+        return tuple(fitted), tuple(fitted.values())
+
+
+def block_expected(
+    settings: Settings, text: str, offset: int, language: str, after_accept: bool = False,
+) -> bool | None:
+    """Whether the syntax at the cursor expects a block (None: no grammar, or not `multiline: auto`).
+
+    `after_accept`: at the end of a suggestion taken as accepted (speculation), a complete line is
+    followed by the next lines — that is what the speculation is for; at a pause the user makes
+    there, only the rest of the line is offered (nothing new below it)."""
+    if not settings.generation.syntax or settings.generation.multiline != "auto":
+        return None
+    # Only a window around the cursor is parsed (well under a millisecond): no need to leave the loop.
+    shape = syntax.shape_at(text, offset, language)
+    if shape is None:
+        return None
+    return True if after_accept and shape.reason == syntax.COMPLETE_LINE else shape.block
+
+
+def filter_for(prompt: Prompt, settings: Settings) -> StreamFilter:
+    """The post-processor for one candidate of `prompt`."""
+    generation = settings.generation
+    return StreamFilter(
+        multiline=prompt.multiline,
+        line_prefix=prompt.line_prefix,
+        line_suffix=prompt.line_suffix,
+        suffix=prompt.suffix,
+        max_lines=generation.max_lines,
+        heal=prompt.heal,
+        stop=prompt.stop,
+        previous_lines=prompt.previous_lines,
+        language=prompt.language,
+        suffix_lines=generation.suffix_lines,
+        cover_closers=generation.cover_closers,
+    )
 
 
 def _ms_since(start: float) -> float:

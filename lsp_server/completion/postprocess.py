@@ -8,13 +8,14 @@ Completeness rules, decided while tokens arrive:
 - a stop string of the template (engines take only a few; the rest are checked here);
 - single-line mode: the first line break;
 - multi-line mode, the block closes: a line indented below the cursor's block once the block has a
-  body, the suffix's next line reproduced, a run of two blank lines, `max_lines`;
+  body, a line that re-types one of the near suffix lines (suffix.py: reproduces it, or re-declares
+  its name), a run of two blank lines, `max_lines`;
 - repetition: a line (or a run of up to three lines) that repeats the one right before it — small
   models loop; the copy is never what the user wants.
 
-Filters on the result: cut where complete, trailing whitespace, overlap with the text after the cursor,
-closing brackets that the suffix already closes, a single line that repeats the line above, and
-whitespace-only results (nothing to show).
+Filters on the result: cut where complete, trailing whitespace, the closers the text after the cursor
+already has (closers.py: trimmed, or covered by the item's range: `replace`), a single line that
+repeats the line above, and whitespace-only results (nothing to show).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from engine.remote.wire import first_stop
 
 from ..text import indent_width
+from . import closers
+from .suffix import NearSuffix
 
 _BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->")
 _CLOSERS = ("}", ")", "]", "end", "fi", "done", "esac")
@@ -45,11 +48,26 @@ class StreamFilter:
     heal: str = ""  # whitespace cut from the prompt's end that the generated text starts by re-supplying
     stop: tuple[str, ...] = ()  # strings that end the completion (not included)
     previous_lines: tuple[str, ...] = ()  # the last non-blank lines above the cursor's line, oldest first
+    language: str = ""  # the document's languageId (comments and quotes for the closer rules)
+    #: Near suffix lines a block must not re-type (suffix.py); 0: none.
+    suffix_lines: int = 1
+    #: Fit the result to the closers after the cursor, covering them with `replace` where the text
+    #: must end in them (closers.py); False: only trim them (v0.1).
+    cover_closers: bool = True
     text: str = field(default="", init=False)  # generated text after the healed whitespace
     cut: int | None = field(default=None, init=False)  # where the completion ends in `text`
     skipped: int = field(default=0, init=False)  # generated characters before `text` (healed)
+    #: Characters after the cursor that `result()` replaces when accepted (closers it covers).
+    replace: int = field(default=0, init=False)
     _raw: str = field(default="", init=False)
     _healed: bool = field(default=False, init=False)
+    _near: NearSuffix | None = field(default=None, init=False)
+
+    @property
+    def near(self) -> NearSuffix:
+        if self._near is None:
+            self._near = NearSuffix(self.suffix[len(self.line_suffix):], self.suffix_lines, self.tab_size)
+        return self._near
 
     @property
     def done(self) -> bool:
@@ -84,8 +102,15 @@ class StreamFilter:
         return None if cut is None else min(cut, len(text))
 
     def result(self) -> str:
-        """The completion to show (see the module docstring for the filters)."""
-        return self._filtered(self.text if self.cut is None else self.text[: self.cut])
+        """The completion to show (see the module docstring for the filters); `replace` says how
+        many characters after the cursor it covers."""
+        return self.suggestion().text
+
+    def suggestion(self) -> closers.Fit:
+        """The completion to show and the characters after the cursor it covers (also `replace`)."""
+        fitted = self._filtered(self.text if self.cut is None else self.text[: self.cut])
+        self.replace = fitted.replace
+        return fitted
 
     def lines_so_far(self) -> str:
         """What `result()` would be if the stream ended after its last line break: the complete
@@ -98,24 +123,30 @@ class StreamFilter:
             return ""
         text = self.text[:end]
         cut = self._final_cut(text)
-        return self._filtered(text if cut is None else text[:cut])
+        return self._filtered(text if cut is None else text[:cut]).text
 
     @property
     def usable(self) -> str:
         """The generated text a completion can come from: all of it until the cut, none after."""
         return self.text if self.cut is None else self.text[: self.cut]
 
-    def _filtered(self, text: str) -> str:
+    def _filtered(self, text: str) -> closers.Fit:
         if not self.multiline:
             text = text.split("\n", 1)[0].split("\r", 1)[0]
         text = text.rstrip()
-        text = _trim_suffix_overlap(text, self.line_suffix)
-        text = balance_against_suffix(text, self.line_prefix, self.line_suffix)
+        if self.cover_closers:
+            fitted = closers.fit(text, self.line_prefix, self.line_suffix,
+                                 _first_nonblank_line(self.suffix[len(self.line_suffix):]), self.language)
+            text, replace = fitted.text, fitted.replace
+        else:
+            text, replace = closers.trim(text, self.line_prefix, self.line_suffix, self.language), 0
         if not self.multiline and self.previous_lines and _same_line(
-            self.line_prefix + text + self.line_suffix, self.previous_lines[-1]
+            self.line_prefix + text + self.line_suffix[replace:], self.previous_lines[-1]
         ):
-            return ""
-        return text if text.strip() else ""
+            return closers.Fit("")
+        if not text.strip():
+            return closers.Fit("")
+        return closers.Fit(text, replace)
 
     # -- completeness -------------------------------------------------------------------------
 
@@ -144,7 +175,7 @@ class StreamFilter:
         base = indent_width(self.line_prefix, self.tab_size)
         stripped_prefix = self.line_prefix.rstrip()
         opens_block = stripped_prefix.endswith(_BLOCK_OPENERS)
-        next_suffix_line = _first_nonblank_line(self.suffix[len(self.line_suffix):])
+        near = self.near
         # Non-blank lines seen so far, with where they start in `text` (None: above the cursor).
         history: list[tuple[str, int | None]] = [(line.strip(), None) for line in self.previous_lines]
 
@@ -159,9 +190,15 @@ class StreamFilter:
             if number == 0:
                 # The rest of the cursor's line. On an empty cursor line it is the first body line.
                 whole = (self.line_prefix + content).strip()
+                if self.line_suffix.strip() and closers.closes_open_bracket(self.line_prefix, content, self.language):
+                    return offset - 1  # `{|}` + ` a: 1 }`: the auto-closed bracket closes on its own line
                 if whole:
                     if not self.line_prefix.strip():
+                        if near.retypes(self.line_prefix + content):
+                            return start  # the suggestion starts with what already follows the cursor
                         body_lines += 1
+                    elif opens_block and content.strip():
+                        body_lines += 1  # the body starts on the cursor's line (`=> x * x;`)
                     history.append((whole, start if not self.line_prefix.strip() else None))
                     if _repeats(history):
                         return _repeat_start(history)
@@ -174,12 +211,15 @@ class StreamFilter:
                     return start
                 continue
             blank_run = 0
-            if next_suffix_line and content.strip() == next_suffix_line.strip():
-                return start  # the model reproduces what already follows the cursor
+            indent = indent_width(content, self.tab_size)
+            if (self.line_suffix.strip() and opens_block and indent == base and body_lines
+                    and content.strip().startswith(_CLOSERS)):
+                return offset - 1  # `{|}`: the suggestion closes the block the editor closed (covered)
+            if near.retypes(content):
+                return start  # the model re-types what already follows the cursor
             history.append((content.strip(), start))
             if _repeats(history):
                 return _repeat_start(history)
-            indent = indent_width(content, self.tab_size)
             if opens_block:
                 if indent <= base and body_lines:
                     if content.strip().startswith(_CLOSERS) and indent == base:
@@ -242,90 +282,3 @@ def _first_nonblank_line(text: str) -> str:
         if line.strip():
             return line
     return ""
-
-
-_PAIRS = {")": "(", "]": "[", "}": "{"}
-_OPENERS = set(_PAIRS.values())
-
-
-def _trim_suffix_overlap(text: str, line_suffix: str) -> str:
-    """Drop the end of `text` that the cursor line already has after the cursor (e.g. `")`).
-
-    A closing bracket is only dropped when `text` closes more of that bracket than it opens, so a
-    completion that closes its own call (`foo(a)` before a `)`) keeps its bracket.
-    """
-    tail = line_suffix.strip()
-    for k in range(min(len(tail), len(text)), 0, -1):
-        overlap = tail[:k]
-        if text.endswith(overlap) and all(
-            text.count(closer) - text.count(opener) >= overlap.count(closer)
-            for closer, opener in _PAIRS.items() if closer in overlap
-        ):
-            return text[: len(text) - k]
-    return text
-
-
-def _brackets(text: str, quote: str | None = None) -> tuple[list[tuple[int, str]], str | None]:
-    """Bracket characters of `text` outside string literals, and the quote still open at its end."""
-    found: list[tuple[int, str]] = []
-    escaped = False
-    for i, ch in enumerate(text):
-        if quote is not None:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'`":
-            quote = ch
-        elif ch in _PAIRS or ch in _OPENERS:
-            found.append((i, ch))
-    return found, quote
-
-
-def balance_against_suffix(text: str, line_prefix: str, line_suffix: str) -> str:
-    """Cut `text` before a closing bracket that the suffix closes again.
-
-    `foo(` + `a) + b` + `)` closes `(` twice: the completion becomes `a`. Closers of brackets opened on
-    earlier lines count as outer closes too (a multi-line call closed by the suffix).
-    """
-    for _ in range(len(text) + 1):
-        cut = _double_close(text, line_prefix, line_suffix)
-        if cut is None:
-            return text
-        text = text[:cut].rstrip()
-    return text
-
-
-def _double_close(text: str, line_prefix: str, line_suffix: str) -> int | None:
-    before, quote = _brackets(line_prefix)
-    stack: list[tuple[str, int | None]] = []  # (opener, index in text; None: opened before the completion)
-    for _, ch in before:
-        if ch in _OPENERS:
-            stack.append((ch, None))
-        elif stack and stack[-1][0] == _PAIRS[ch]:
-            stack.pop()
-    outer: dict[str, list[int]] = {}  # closer → where the completion closes a bracket it did not open
-    inside, quote = _brackets(text, quote)
-    for i, ch in inside:
-        if ch in _OPENERS:
-            stack.append((ch, i))
-        elif stack and stack[-1][0] == _PAIRS[ch]:
-            if stack.pop()[1] is None:
-                outer.setdefault(ch, []).append(i)
-        elif not stack:
-            outer.setdefault(ch, []).append(i)
-        else:
-            return None  # mismatched brackets: not ours to repair
-    after, _ = _brackets(line_suffix, quote)
-    for _, ch in after:
-        if ch in _OPENERS:
-            stack.append((ch, -1))
-        elif stack and stack[-1][0] == _PAIRS[ch]:
-            stack.pop()
-        elif not stack:
-            return outer[ch][-1] if outer.get(ch) else None
-        else:
-            return None
-    return None

@@ -84,6 +84,8 @@ class Prompt:
     files: tuple[str, ...] = ()
     #: The last non-blank lines above the cursor's line, oldest first (repetition is judged by them).
     previous_lines: tuple[str, ...] = ()
+    #: The document's language (LSP languageId); the post-processor reads comments and quotes by it.
+    language: str = ""
 
 
 def is_mid_line(line_suffix: str) -> bool:
@@ -104,9 +106,13 @@ def build_prompt(
     count: Count,
     path: str | None = None,
     documents: Sequence[ContextDocument] = (),
+    block: bool | None = None,
+    language: str = "",
 ) -> Prompt:
     """The prompt for `text` at `offset` in `template`'s layout, within the token budget, with
-    the stop rules that end the completion (module docstring for the layout rules)."""
+    the stop rules that end the completion (module docstring for the layout rules). `block`: whether
+    the syntax at the cursor expects a block (syntax.py); None leaves `multiline: auto` to the rule of
+    thumb (a block unless code follows the cursor)."""
     offset = max(0, min(offset, len(text)))
     before, after = text[:offset], text[offset:]
     window = max(1, options.max_prompt_tokens) * _WINDOW_CHARS_PER_TOKEN
@@ -119,6 +125,8 @@ def build_prompt(
         multiline = True
     elif options.multiline == "never":
         multiline = False
+    elif block is not None:
+        multiline = block
     else:
         multiline = not is_mid_line(line_suffix)
 
@@ -154,6 +162,7 @@ def build_prompt(
         tokens=options.max_prompt_tokens - available + prefix_tokens + rendered_suffix_tokens + files_tokens,
         files=tuple(p for p, _ in files),
         previous_lines=_previous_lines(before_chunks),
+        language=language,
     )
 
 

@@ -12,7 +12,8 @@ is served from the cache, or waits on the stream while it runs (`reuseStream`). 
 line of a multi-line suggestion is accepted, the cache already holds the rest of it: the completion
 after the whole is the one worth computing. A suggestion that does not end its line (text follows
 it on the line) is not speculated on: the completion after it would be a rest-of-line one, which is
-nearly always empty.
+nearly always empty. A suggestion that covers the closers after the cursor (`foo(|)` + `a) + b`,
+closers.py) replaces them when accepted: what follows it is the line after those closers.
 
 Lowest priority: the stream's slot comes from `Scheduler.idle_lease` and any request that asks for a
 slot preempts it (free slots or not), so it never shares the engine with a request someone waits for.
@@ -77,14 +78,16 @@ class Speculation:
 
     def shown(
         self, uri: str, text: str, offset: int, suggestion: str, path: str | None = None,
-        documents: Sequence[ContextDocument] = (),
+        documents: Sequence[ContextDocument] = (), covers: str = "", language: str = "",
     ) -> None:
-        """`suggestion` was shown for the document `uri` (its text `text`, the cursor at `offset`)."""
+        """`suggestion` was shown for the document `uri` (its text `text`, the cursor at `offset`),
+        replacing `covers` after the cursor when accepted."""
         settings = self._settings()
-        if not suggestion.strip() or not self.enabled(settings) or _line_goes_on(text[offset:]):
+        if not suggestion.strip() or not self.enabled(settings) or _line_goes_on(text[offset + len(covers):]):
             return
         self._cancel(uri)
-        self._pending[uri] = asyncio.ensure_future(self._speculate(uri, text, offset, suggestion, path, documents))
+        self._pending[uri] = asyncio.ensure_future(
+            self._speculate(uri, text, offset, suggestion, path, documents, len(covers), language))
 
     def document_changed(self, uri: str) -> None:
         """A keystroke: the suggestion it was waiting to speculate on is not on screen any more."""
@@ -109,7 +112,7 @@ class Speculation:
 
     async def _speculate(
         self, uri: str, text: str, offset: int, suggestion: str, path: str | None,
-        documents: Sequence[ContextDocument],
+        documents: Sequence[ContextDocument], covered: int, language: str,
     ) -> None:
         try:
             settings = self._settings()
@@ -126,12 +129,13 @@ class Speculation:
                 if self._scheduler.in_flight or self._scheduler.waiting:
                     await asyncio.sleep(IDLE_POLL_S)
                     continue
-                before, after = text[:offset], text[offset:]
+                # Accepting replaces what the suggestion covers: the document goes on after it.
+                before, after = text[:offset], text[offset + covered:]
                 accepted = before + self._whole(uri, text, offset, suggestion, settings)
                 if self._speculated.get(uri) == accepted + after:
                     return  # the rest of a suggestion already speculated on (typed by hand so far)
                 prompt = await self._completer.prompt(engine, settings, accepted + after, len(accepted), path,
-                                                      documents)
+                                                      documents, language, after_accept=True)
                 lease = self._scheduler.idle_lease(uri)
                 if lease is None:
                     continue  # someone asked for the engine while the prompt was built
@@ -139,7 +143,7 @@ class Speculation:
                     lease.release()
                     return
                 stream = self._completer.speculate(engine, prompt, settings, uri, accepted, after, lease,
-                                                   cursor=len(before))
+                                                   cursor=len(before), covers=text[offset: offset + covered])
                 self._speculated[uri] = accepted + after
                 self._counters.speculations_started += 1
                 stream.task.add_done_callback(lambda _, s=stream: self._ended(s))

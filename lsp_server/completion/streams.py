@@ -152,6 +152,9 @@ class LiveStream:
         #: user may type the suggestion by hand instead, which leads to the anchor, not away from it.
         #: Keystrokes that leave the document at `before[:k]` (k at least this) keep the stream.
         self.approach_from = approach_from
+        #: The closers the accepted suggestion covers (closers.py): typed by hand, they are still
+        #: after what was typed until the editor types over them.
+        self.approach_covers = ""
         self.request = request
         self.filters = list(filters)
         self.ledgers = [Ledger(f, counters) for f in self.filters]
@@ -347,8 +350,11 @@ class LiveStream:
             self.abort("contradicted")
 
     def _on_the_way(self, before: str) -> bool:
-        origin = self.approach_from
-        return origin is not None and origin <= len(before) < len(self.before) and self.before.startswith(before)
+        origin, covers = self.approach_from, self.approach_covers
+        if origin is None:
+            return False
+        typed = (before, before[: -len(covers)]) if covers and before.endswith(covers) else (before,)
+        return any(origin <= len(b) < len(self.before) and self.before.startswith(b) for b in typed)
 
     def abort(self, reason: str) -> None:
         """Stop now: the engine stream is closed (vLLM aborts the request) and waiters are woken."""

@@ -15,7 +15,8 @@ from ..completion.indent import indented
 from ..completion.prompt import ContextDocument
 from ..completion.scheduler import Shed, Superseded
 from ..completion.trace import CANCELLED, DEADLINE, EMPTY as ENDED_EMPTY, ERROR, SHED, SHOWN, SUPERSEDED, Trace
-from ..text import offset_at
+from ..languages import language_of
+from ..text import offset_at, units_len
 
 if TYPE_CHECKING:
     from ..server import VllmLanguageServer
@@ -62,6 +63,8 @@ async def _completion_at(
     # with the code (the model would start with a line break and answer nothing).
     text, offset, lead = indented(source, cursor) if ls.settings.generation.auto_indent else (source, cursor, "")
     path, documents = display_path(uri, ls.workspace.root_uri), other_documents(ls, uri)
+    # The editor's languageId; a client that sends none gets the file name's.
+    language = document.language_id if document.language_id not in ("", "plaintext") else language_of(uri)
     ls.recent.touch(uri)
     deadline = ls.settings.scheduling.request_timeout_ms / 1000
     async with ls.scheduler.turn(uri) as turn:
@@ -71,7 +74,7 @@ async def _completion_at(
             async with asyncio.timeout(deadline):
                 completion = await ls.completer.complete(
                     text, offset, turn, uri=uri, invoked=invoked, path=path, documents=documents,
-                    trace=trace,
+                    trace=trace, language=language,
                 )
         except TimeoutError:
             ls.completer.abandon(uri)
@@ -105,7 +108,8 @@ async def _completion_at(
     trace.finish(SHOWN if completion.text else ERROR if trace.error else ENDED_EMPTY)
     completion = with_lead(completion, lead)
     if completion.text and not invoked:
-        ls.speculation.shown(uri, source, cursor, completion.text, path, documents)
+        ls.speculation.shown(uri, source, cursor, completion.text, path, documents,
+                             covers=completion.items[0][1], language=language)
     return completion
 
 
@@ -128,3 +132,10 @@ def other_documents(ls: VllmLanguageServer, uri: str) -> list[ContextDocument]:
         if document is not None and document.source.strip():
             documents.append(ContextDocument(display_path(other, ls.workspace.root_uri), document.source))
     return documents
+
+
+def covered_range(position: types.Position, covers: str, encoding: str) -> types.Range:
+    """The range a suggestion replaces: from the cursor over `covers`, the closers after the cursor
+    on its line that the suggestion re-supplies (positions in the negotiated encoding's units)."""
+    end = types.Position(line=position.line, character=position.character + units_len(covers, encoding))
+    return types.Range(start=position, end=end)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..text import line_content_end, line_start, units_len, units_to_index
-from .common import completion_at
+from .common import completion_at, covered_range
 from .outcomes import accept_command
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ async def completion(ls: VllmLanguageServer, params: types.CompletionParams) -> 
     word = _WORD_TAIL.search(before).group(0)
     start = types.Position(line=params.position.line, character=params.position.character - units_len(word, encoding))
     first_line = result.text.split("\n", 1)[0]
+    covers = result.items[0][1]
     (offer_id,) = ls.offers.offer(params.text_document.uri, [result.text], continues=result.from_cache)
     item = types.CompletionItem(
         label=(word + first_line).strip() or result.text.strip().split("\n", 1)[0],
@@ -54,7 +55,13 @@ async def completion(ls: VllmLanguageServer, params: types.CompletionParams) -> 
         sort_text="0",
         preselect=True,
         insert_text_format=types.InsertTextFormat.PlainText,
-        text_edit=types.TextEdit(range=types.Range(start=start, end=params.position), new_text=word + result.text),
+        # For clients that insert only the word before the cursor (Neovim's omnifunc): what the edit
+        # replaces after the cursor, so the plugin can remove it (editors/neovim/lua/vllm_ls/legacy.lua).
+        data={"covers": covers} if covers else None,
+        # The edit also covers the closers after the cursor that the suggestion re-supplies.
+        text_edit=types.TextEdit(
+            range=types.Range(start=start, end=covered_range(params.position, covers, encoding).end),
+            new_text=word + result.text),
         command=accept_command(offer_id),  # run by the editor when the user accepts the item
     )
     # Incomplete: the editor asks again as the user types, so the suggestion follows the cursor.

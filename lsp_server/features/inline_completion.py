@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from .common import completion_at
+from .common import completion_at, covered_range
 from .outcomes import accept_command
 
 if TYPE_CHECKING:
@@ -23,14 +23,17 @@ async def inline_completion(
     """Ghost text at the cursor. Superseded requests get an empty list; cancelled ones an error."""
     invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
     completion = await completion_at(ls, params.text_document.uri, params.position, invoked=invoked)
-    cursor = types.Range(start=params.position, end=params.position)
-    texts = completion.candidates
+    items = completion.items
+    texts = [text for text, _ in items]
     ids = ls.offers.offer(params.text_document.uri, texts, continues=completion.from_cache) if texts else []
     # An explicit request asks the engine for several candidates; the editor cycles through them.
-    # Each carries its accept command: the editor runs it when the user takes the suggestion.
+    # The range covers the closers after the cursor that a suggestion re-supplies (`foo(|)` + `a) + b`),
+    # so accepting leaves exactly one. Each carries its accept command: the editor runs it when the
+    # user takes the suggestion.
     return types.InlineCompletionList(items=[
-        types.InlineCompletionItem(insert_text=text, range=cursor, command=accept_command(offer_id))
-        for text, offer_id in zip(texts, ids)
+        types.InlineCompletionItem(insert_text=text, range=covered_range(params.position, covers, ls.position_encoding),
+                                   command=accept_command(offer_id))
+        for (text, covers), offer_id in zip(items, ids)
     ])
 
 

@@ -524,3 +524,29 @@ def test_neovim_plugin_lua_compiles(version):
                          capture_output=True, text=True, timeout=60,
                          env={**os.environ, "LUA_FILES": json.dumps(files)})
     assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("version", ["0.7.2", "0.11.4"])
+@pytest.mark.parametrize("before, col, new_text, covers, expected", [
+    ("x = max()", 8, "a, b) + 1", ")", ["x = max(a, b) + 1"]),
+    ("def f():", 6, "a):\n    return a", "):", ["def f(a):", "    return a"]),
+], ids=["call", "block"])
+def test_neovim_plugin_removes_the_closers_an_accepted_item_covers(tmp_path, version, before, col, new_text, covers,
+                                                                    expected):
+    """Neovim's menu inserts a plain-text item at the cursor and ignores its edit's range: the plugin
+    removes the auto-closed closers the item covers (its `data.covers`), so each is left once. No
+    server: the item is the one the server sends; the menu and <C-y> are Neovim's own."""
+    if version == "0.7.2":
+        ensure_debian(["neovim"], DEBIAN_NVIM.exists)
+        nvim, mode = str(DEBIAN_NVIM), "split"
+    else:
+        nvim, mode = str(neovim_0_11()), "rest"
+    result = tmp_path / "lines.json"
+    case = {"mode": mode, "before": [before], "col": col, "new_text": new_text, "covers": covers}
+    run = subprocess.run([nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n",
+                          "-c", f"luafile {ROOT / 'tests' / 'e2e' / 'editors' / 'nvim_covers.lua'}"],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PLUGIN_DIR": str(EDITORS / "neovim"), "RESULT": str(result),
+                              "CASE": json.dumps(case)})
+    assert run.returncode == 0 and result.exists(), run.stderr
+    assert json.loads(result.read_text()) == expected

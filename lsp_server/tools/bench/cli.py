@@ -38,8 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{', '.join(BUILTIN)}; or name={{settings JSON}}")
     parser.add_argument("--quality", action=argparse.BooleanOptionalAction, default=True,
                         help="also score infill on holes punched in the files (default: yes)")
-    parser.add_argument("--holes", type=int, default=12, metavar="N",
-                        help="holes for the infill score, half single lines and half blocks (default 12)")
+    parser.add_argument("--holes", type=int, default=40, metavar="N",
+                        help="holes for the infill score: a quarter calls with their closer after the cursor, "
+                        "the rest half single lines and half blocks (default 40; without FILEs, from more "
+                        "standard-library modules than the typing replay uses)")
     parser.add_argument("--quality-profiles", default=None, metavar="LIST",
                         help="settings profiles to score infill with (default: the first of --profiles); "
                         "e.g. vllm-ls,paths compares prefix-only with prefix-only-paths")
@@ -78,7 +80,7 @@ def parse_editor_counts(text: str) -> list[int]:
 
 
 def options_from(args: argparse.Namespace):
-    from .runner import Options, default_files
+    from .runner import HOLE_MODULES, Options, default_files
 
     profiles = parse_profiles(args.profiles)
     quality_profiles = parse_profiles(args.quality_profiles) if args.quality_profiles else []
@@ -105,6 +107,7 @@ def options_from(args: argparse.Namespace):
         quality=args.quality and args.holes > 0,
         holes=args.holes,
         quality_profiles=quality_profiles,
+        hole_files=[] if args.files else default_files(HOLE_MODULES),
         probes=args.probes,
         engine_urls=tuple(args.engine_url),
         model=args.model,

@@ -50,8 +50,10 @@ class DirectEngine:
         if self.engine.state is not EngineState.READY:
             raise RuntimeError(f"the direct engine is {self.engine.state.value}: {self.engine.error}")
 
-    async def prompt(self, settings: Settings, text: str, offset: int, path: str | None) -> Prompt:
-        return await self._prompts.prompt(self.engine, settings, text, offset, path, ())
+    async def prompt(self, settings: Settings, text: str, offset: int, path: str | None,
+                     language: str = "python") -> Prompt:
+        """The server's prompt for a document opened as `language` (the bench's client opens Python)."""
+        return await self._prompts.prompt(self.engine, settings, text, offset, path, (), language)
 
     async def run(self, prompt: str | tuple[int, ...], sampling: Sampling) -> Timed:
         """One request, streamed to its end: the time from asking to the last token."""

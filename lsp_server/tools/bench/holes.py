@@ -6,6 +6,10 @@ of an indented body (up to `MAX_BLOCK_LINES`, stopping at a blank line or a dede
 the first line's indentation to the end of its last line. In both cases the text after the cursor on
 its line is empty, so the server completes a block and must itself know where to stop (the dedent,
 the suffix's next line): that is part of what is measured.
+
+A *call* hole removes the arguments of the call that ends a line (`print("done")`, `def f(a, b):`)
+and keeps its closer after the cursor, as an editor that auto-closes brackets leaves it: the cursor
+sits in `print(|)`. The suggestion must fill the arguments without a second closer.
 """
 
 from __future__ import annotations
@@ -33,6 +37,38 @@ class Hole:
     @property
     def label(self) -> str:
         return f"{self.name}:{self.line + 1}"
+
+
+#: What may follow a call's closer at the end of a line in a call hole.
+_CALL_TAIL = ("):", ")", "),", ");")
+
+
+def call_span(line: str) -> tuple[int, int] | None:
+    """Where the arguments of the call that ends `line` start and end, or None."""
+    code = line.rstrip()
+    tail = next((t for t in _CALL_TAIL if code.endswith(t)), None)
+    if tail is None:
+        return None
+    close = len(code) - len(tail)
+    if "#" in code:
+        return None  # a comment may hold anything
+    depth = 0
+    quote: str | None = None
+    for i in range(close, -1, -1):
+        ch = code[i]
+        if quote is not None:
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch  # brackets inside strings do not count
+        elif ch == ")":
+            depth += 1
+        elif ch == "(":
+            depth -= 1
+            if depth == 0:
+                args = code[i + 1: close]
+                return (i + 1, close) if len(args.strip()) >= 3 and args.strip() == args else None
+    return None
 
 
 def line_candidates(lines: Sequence[str]) -> list[int]:
@@ -75,22 +111,38 @@ def punch(name: str, text: str, first: int, last: int, kind: str) -> Hole:
     return Hole(name, first, kind, text[:offset] + text[end:], offset, text[offset:end])
 
 
+def punch_call(name: str, text: str, line: int) -> Hole:
+    """The call hole in line `line`: its arguments removed, its closer kept."""
+    lines = text.split("\n")
+    span = call_span(lines[line])
+    assert span is not None
+    start = line_offsets(text)[line]
+    offset, end = start + span[0], start + span[1]
+    return Hole(name, line, "call", text[:offset] + text[end:], offset, text[offset:end])
+
+
 def punch_holes(files: Sequence[tuple[str, str]], count: int, seed: int) -> list[Hole]:
-    """`count` holes over `files`: half of them (rounded up) single lines, the rest blocks."""
+    """`count` holes over `files`: a quarter (rounded down) call holes, half of the rest (rounded
+    down) blocks, the others single lines."""
     rng = random.Random(f"vllm-ls-bench-holes/{seed}")
     line_pool: list[tuple[int, int, int]] = []
     block_pool: list[tuple[int, int, int]] = []
+    call_pool: list[tuple[int, int]] = []
     for index, (_, text) in enumerate(files):
         lines = text.split("\n")
-        line_pool += [(index, i, i) for i in line_candidates(lines)]
+        candidates = line_candidates(lines)
+        line_pool += [(index, i, i) for i in candidates]
+        call_pool += [(index, i) for i in candidates if call_span(lines[i]) is not None]
         for i in range(len(lines)):
             last = block_span(lines, i)
             if last is not None:
                 block_pool.append((index, i, last))
-    wanted_blocks = min(count // 2, len(block_pool))
-    wanted_lines = min(count - wanted_blocks, len(line_pool))
+    wanted_calls = min(count // 4, len(call_pool))
+    wanted_blocks = min((count - wanted_calls) // 2, len(block_pool))
+    wanted_lines = min(count - wanted_calls - wanted_blocks, len(line_pool))
     holes = [punch(files[f][0], files[f][1], first, last, "line")
              for f, first, last in rng.sample(line_pool, wanted_lines)]
     holes += [punch(files[f][0], files[f][1], first, last, "block")
               for f, first, last in rng.sample(block_pool, wanted_blocks)]
+    holes += [punch_call(files[f][0], files[f][1], line) for f, line in rng.sample(call_pool, wanted_calls)]
     return holes

@@ -9,8 +9,10 @@ The debounce mode is pinned too, so a change of the default cannot leak in. The 
 (answering early, continuing in the background, reusing a stream, speculating, supplying
 indentation) are off in it as well: none of them is what a naive client does.
 
-`v0.1` is the server as it was before those features: the defaults with all five off. It is the
-baseline the issue-12 targets are judged against, in the same run.
+`v0.1` is the server as it was before those features and before the issue-15 post-processing: the
+defaults with all five off, a block unless code follows the cursor (no syntax), only the next line
+guarding the suffix, closers only trimmed (never covered). It is the one baseline the issue-12
+targets and the infill comparison ("the previous post-processing") are judged against, in the same run.
 
 A built-in profile sends only the settings this server knows (`known_settings`): a feature that
 is not built yet is simply absent from the profile, and appears in it the day it exists.
@@ -29,10 +31,15 @@ FEATURES_OFF: dict[str, Any] = {
     "generation.answerEarly": False, "generation.continueInBackground": False, "generation.reuseStream": False,
     "generation.speculate": False, "generation.autoIndent": False,
 }
+#: The post-processing before the syntax, suffix and closer rules (issue 15): a block unless code
+#: follows the cursor, only the next line guards the suffix, closers are only trimmed.
+POSTPROCESSING_BEFORE: dict[str, Any] = {
+    "generation.syntax": False, "generation.suffixLines": 1, "generation.coverClosers": False,
+}
 
 BUILTIN: dict[str, dict[str, Any]] = {
     "vllm-ls": {},
-    "v0.1": dict(FEATURES_OFF),
+    "v0.1": {**FEATURES_OFF, **POSTPROCESSING_BEFORE},
     "naive": {"scheduling.debounceMs": 0, "scheduling.debounce": "fixed", "scheduling.cancelPrevious": False,
               "generation.earlyStop": False, "scheduling.cache": False, "scheduling.maxInFlight": 256,
               **FEATURES_OFF},

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .quality import RETYPE_LINES
+
 #: The issue's targets. `profile` is the profile a target is about (`vllm-ls`: the defaults).
 OVERHEAD_MAX = 1.05
 TOKENS_AFTER_CANCEL_MAX = 2.0
@@ -173,15 +175,21 @@ def truth_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
 def quality_table(result: dict[str, Any] | None) -> list[str]:
     if not result or not result["variants"]:
         return []
-    rows = [("variant", "line exact", "line sim", "block exact", "block sim", "all exact", "all sim", "1st line")]
+    rows = [("variant", "line exact", "line sim", "block exact", "block sim", "call exact", "call sim",
+             "all exact", "all sim", "1st line", "doubled", "retyped")]
     for v in result["variants"]:
+        call = v.get("call") or {"exact_match": 0.0, "edit_similarity": 0.0, "n": 0}
         rows.append((v["variant"], _pct(v["line"]["exact_match"]), f"{v['line']['edit_similarity']:.2f}",
                      _pct(v["block"]["exact_match"]), f"{v['block']['edit_similarity']:.2f}",
+                     _pct(call["exact_match"]), f"{call['edit_similarity']:.2f}",
                      _pct(v["all"]["exact_match"]), f"{v['all']['edit_similarity']:.2f}",
-                     _pct(v["all"]["first_line_match"])))
+                     _pct(v["all"]["first_line_match"]), str(v["all"].get("closers_doubled", 0)),
+                     str(v["all"].get("suffix_lines_retyped", 0))))
     first = result["variants"][0]
-    return [f"infill quality: {result['holes']} holes ({first['line']['n']} lines, {first['block']['n']} blocks)",
-            *_align(rows)]
+    calls = (first.get("call") or {}).get("n", 0)
+    return [f"infill quality: {result['holes']} holes ({first['line']['n']} lines, {first['block']['n']} blocks, "
+            f"{calls} calls); doubled: suggestions that leave a closer twice; retyped: lines that re-type one of "
+            f"the {RETYPE_LINES} lines after the cursor", *_align(rows)]
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -256,6 +264,16 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             None if factor is None else answered and factor <= CONCURRENT_P95_FACTOR,
             f"{crowd['requests']['answered']}/{crowd['requests']['sent']} answered, p95 {_ms(p95)} vs {_ms(base)} ms"
             + ("" if factor is None else f" ({factor:.1f}x)"))
+    quality = result.get("quality") or {}
+    scored = {v["variant"]: v for v in quality.get("variants", [])}
+    if DEFAULTS_PROFILE in scored and "raw" in scored:
+        ours_q, raw_q = scored[DEFAULTS_PROFILE]["all"], scored["raw"]["all"]
+        add("infill first-line match >= the raw baseline's", ours_q["first_line_match"],
+            ours_q["first_line_match"] >= raw_q["first_line_match"],
+            f"{_pct(ours_q['first_line_match'])} vs {_pct(raw_q['first_line_match'])}")
+        doubled = ours_q.get("closers_doubled")
+        if doubled is not None:
+            add("infill: no suggestion leaves a closer twice", doubled, doubled == 0, str(doubled))
     if result.get("engine", {}).get("mode") == "remote":
         peak = max((r["peak_rss_mb"] or 0) for r in runs) if runs else None
         add(f"server RSS in remote mode <= {REMOTE_RSS_MAX_MB:g} MB", peak,

@@ -43,15 +43,18 @@ from .schedule import Plan, Typist, plan_editors
 
 #: Real code nobody here wrote: plain, typical modules of the running interpreter's standard library.
 DEFAULT_MODULES = ("textwrap.py", "shlex.py", "graphlib.py", "sched.py")
+#: More of them for the infill holes (the typing replay keeps the four above, so its figures stay comparable).
+HOLE_MODULES = DEFAULT_MODULES + ("fnmatch.py", "heapq.py", "bisect.py", "csv.py", "difflib.py", "pprint.py",
+                                  "netrc.py", "colorsys.py")
 
 JSON_FORMAT_VERSION = 1
 #: What one in-process engine and its server take (measured: ~0.7 GB server, ~3.2 GB engine processes).
 ENGINE_MEMORY_GB = 4.0
 
 
-def default_files() -> list[Path]:
+def default_files(modules: Sequence[str] = DEFAULT_MODULES) -> list[Path]:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    return [stdlib / name for name in DEFAULT_MODULES if (stdlib / name).is_file()]
+    return [stdlib / name for name in modules if (stdlib / name).is_file()]
 
 
 def load_files(paths: Sequence[Path]) -> list[tuple[str, str]]:
@@ -76,6 +79,7 @@ class Options:
     quality: bool = True
     holes: int = 12
     quality_profiles: list[Profile] = field(default_factory=list)  # empty: the first profile
+    hole_files: list[Path] = field(default_factory=list)  # empty: `files`
     probes: int = 4
     engine_urls: tuple[str, ...] = ()
     model: str | None = None
@@ -104,7 +108,8 @@ class Bench:
         self.plans = {n: plan_editors(self.files, n, options.keystrokes, options.typist, options.style, options.seed)
                       for n in options.editors}
         self.probes = overhead.choose_probes(self.files, options.probes, options.seed)
-        self.holes = punch_holes(self.files, options.holes, options.seed) if options.quality else []
+        hole_files = load_files(options.hole_files) if options.hole_files else self.files
+        self.holes = punch_holes(hole_files, options.holes, options.seed) if options.quality else []
         self.base = options.base_settings()
         self.serial = self._serial()
         #: Each replay's records until its server's traces can be read (`_split_accepts`).
@@ -284,7 +289,8 @@ class Bench:
         completions: dict[str, list[str]] = {}
         for variant in variants:
             self.say(f"[quality] {len(self.holes)} holes through the server ({variant.name})...")
-            completions[variant.name] = await quality.through_server(client, variant, self.holes, opts.answer_timeout)
+            completions[variant.name] = await quality.through_server(client, variant, self.holes, opts.answer_timeout,
+                                                                     opts.startup_timeout)
         self.say(f"[quality] {len(self.holes)} holes, raw baseline on the engine directly...")
         completions[quality.RAW] = await quality.raw(direct, settings, self.holes)
         await client.configure(opts.profiles[0].settings)
@@ -303,6 +309,7 @@ class Bench:
             # Settings of built-in profiles this server does not know (features not built yet).
             "left_out": {p.name: list(p.left_out) for p in opts.profiles if p.left_out},
             "holes": len(self.holes),
+            "hole_files": [str(p) for p in (opts.hole_files or opts.files)],
             "probes": len(self.probes),
             "seed": opts.seed,
             "serial": self.serial,

@@ -4,7 +4,9 @@ Both sides are compared after dropping trailing whitespace on each line and trai
 (an editor's view of "the same code"). Exact match: equal then. Edit similarity:
 1 - Levenshtein distance / length of the longer text (1.0: identical, 0.0: nothing in common).
 First line: the completion's first line equals the removed text's first line, which separates "the
-model knew the code" from "the completion stopped at the right place".
+model knew the code" from "the completion stopped at the right place". A suggestion that replaces
+text after the cursor (an auto-closed closer it covers) is compared as the removed text plus what
+it covers: that is what the line holds once it is accepted.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class Score:
     similarity: float
     first_line: bool
     empty: bool
+    #: Accepting it leaves a closer after the cursor twice (closers.py's rule, strings respected).
+    doubled: bool = False
+    #: Lines of it that re-type one of the lines that follow the cursor (suffix.py's rule, 8 lines).
+    retyped: int = 0
 
 
 def score(got: str, expected: str) -> Score:
@@ -58,11 +64,14 @@ def summarize(scores: Iterable[Score]) -> dict[str, float | int]:
     items = list(scores)
     n = len(items)
     if n == 0:
-        return {"n": 0, "exact_match": 0.0, "edit_similarity": 0.0, "first_line_match": 0.0, "empty": 0}
+        return {"n": 0, "exact_match": 0.0, "edit_similarity": 0.0, "first_line_match": 0.0, "empty": 0,
+                "closers_doubled": 0, "suffix_lines_retyped": 0}
     return {
         "n": n,
         "exact_match": sum(s.exact for s in items) / n,
         "edit_similarity": sum(s.similarity for s in items) / n,
         "first_line_match": sum(s.first_line for s in items) / n,
         "empty": sum(s.empty for s in items),
+        "closers_doubled": sum(s.doubled for s in items),
+        "suffix_lines_retyped": sum(s.retyped for s in items),
     }

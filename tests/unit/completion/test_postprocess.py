@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lsp_server.completion.postprocess import StreamFilter, balance_against_suffix
+from lsp_server.completion.closers import trim
+from lsp_server.completion.postprocess import StreamFilter
 
 
 def run(stream_filter: StreamFilter, pieces: list[str]) -> tuple[str, int]:
@@ -138,27 +139,33 @@ def test_short_repeated_lines_are_ordinary_code():
 
 # -- suffix overlap and brackets -------------------------------------------------------------------
 
-@pytest.mark.parametrize("line_prefix, generated, line_suffix, shown", [
-    ("print(", "x)", ")", "x"),  # the suffix already closes the call
-    ("print(", "foo(x))", ")", "foo(x)"),  # its own call keeps its bracket
-    ("x = [", "1, 2, 3]", "]", "1, 2, 3"),
-    ("if (a", " && b) {", ") {", " && b"),  # overlap of several characters
-    ("foo([", "1, 2]", "])", "1, 2"),
-    ("foo(", "a) + b", ")", "a"),  # closes what the suffix closes, then goes on: cut before it
-    ("foo(bar(", "x))", ")", "x)"),
-    ("    a, b", ", c)", ")", ", c"),  # a call opened on an earlier line, closed by the suffix
-    ("    a, b", ", c", ")", ", c"),
-    ("s = f(\"(\", ", "x)", ")", "x"),  # brackets inside strings do not count
-    ("d = {", "'a': 1}", "}", "'a': 1"),
-    ("x = (", "1 + 2)", "", "1 + 2)"),  # nothing after the cursor: nothing to trim
+@pytest.mark.parametrize("line_prefix, generated, line_suffix, shown, replace", [
+    ("print(", "x)", ")", "x", 0),  # the suffix already closes the call
+    ("print(", "foo(x))", ")", "foo(x)", 0),  # its own call keeps its bracket
+    ("x = [", "1, 2, 3]", "]", "1, 2, 3", 0),
+    ("if (a", " && b) {", ") {", " && b", 0),  # overlap of several characters
+    ("foo([", "1, 2]", "])", "1, 2", 0),
+    ("foo(", "a) + b", ")", "a) + b", 1),  # closes what the suffix closes, then goes on: covers it
+    ("g(foo(", "a)) + b", "), c)", "a", 0),  # closes one too many: cut before its closer
+    ("foo(bar(", "x))", ")", "x)", 0),
+    ("    a, b", ", c)", ")", ", c", 0),  # a call opened on an earlier line, closed by the suffix
+    ("    a, b", ", c", ")", ", c", 0),
+    ("s = f(\"(\", ", "x)", ")", "x", 0),  # brackets inside strings do not count
+    ("d = {", "'a': 1}", "}", "'a': 1", 0),
+    ("x = (", "1 + 2)", "", "1 + 2)", 0),  # nothing after the cursor: nothing to trim
 ])
-def test_suffix_overlap_and_bracket_balance(line_prefix, generated, line_suffix, shown):
+def test_suffix_overlap_and_bracket_balance(line_prefix, generated, line_suffix, shown, replace):
     f = StreamFilter(multiline=False, line_prefix=line_prefix, line_suffix=line_suffix)
-    assert run(f, [generated, "\n"])[0] == shown
+    assert run(f, [generated, "\n"])[0] == shown and f.replace == replace
+
+
+def test_the_previous_closer_rules_only_trim():
+    f = StreamFilter(multiline=False, line_prefix="foo(", line_suffix=")", cover_closers=False)
+    assert run(f, ["a) + b", "\n"])[0] == "a" and f.replace == 0
 
 
 def test_mismatched_brackets_are_left_alone():
-    assert balance_against_suffix("a]", "foo(", ")") == "a]"
+    assert trim("a]", "foo(", ")") == "a]"
 
 
 # -- empty and whitespace ----------------------------------------------------------------------------

@@ -173,12 +173,14 @@ def test_profiles_builtin_inline_and_rejected():
 
 
 def test_builtin_profiles_send_only_the_settings_this_server_knows():
-    from lsp_server.tools.bench.profiles import FEATURES_OFF, known_settings
+    from lsp_server.tools.bench.profiles import FEATURES_OFF, POSTPROCESSING_BEFORE, known_settings
     from lsp_server.settings import parse_settings
 
     (baseline,) = parse_profiles("v0.1")
     assert parse_settings(baseline.settings)[1] == []  # nothing the server would reject
-    assert set(baseline.left_out) | set(baseline.settings) == set(FEATURES_OFF)
+    # One baseline: the issue-12 features off and the post-processing before issue 15.
+    assert set(baseline.left_out) | set(baseline.settings) == set(FEATURES_OFF) | set(POSTPROCESSING_BEFORE)
+    assert baseline.settings["generation.coverClosers"] is False and baseline.settings["generation.syntax"] is False
     assert known_settings({"scheduling": {"debounceMs": 5}, "generation.noSuchFeature": True,
                            "prompt.template": {"layout": "{prefix}"}}) == {
         "scheduling.debounceMs": 5, "prompt.template": {"layout": "{prefix}"}}
@@ -329,7 +331,8 @@ def test_command_line_defaults_and_choices(tmp_path):
     options = options_from(_args())
     assert (options.editors, options.keystrokes, options.typist.cps, options.style) == ([2], 300, 6.0, "both")
     assert [p.name for p in options.profiles] == ["vllm-ls", "v0.1", "naive"]
-    assert options.quality and options.holes == 12 and options.probes == 4
+    assert options.quality and options.holes == 40 and options.probes == 4
+    assert len(options.hole_files) > len(options.files)
     assert [f.name for f in options.files] == ["textwrap.py", "shlex.py", "graphlib.py", "sched.py"]
     assert parse_editor_counts("1,32,1") == [1, 32]
     source = tmp_path / "m.py"

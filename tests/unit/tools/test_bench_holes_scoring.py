@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lsp_server.tools.bench.holes import MAX_BLOCK_LINES, block_span, punch, punch_holes
+from lsp_server.tools.bench.holes import MAX_BLOCK_LINES, block_span, call_span, punch, punch_call, punch_holes
 from lsp_server.tools.bench.scoring import edit_similarity, levenshtein, normalize, score, summarize
 
 HEADER = "".join(f"CONSTANT_{i} = {i}\n" for i in range(10))
@@ -62,11 +62,30 @@ def test_block_hole_round_trip():
     assert hole.label == f"box.py:{first + 1}"
 
 
+@pytest.mark.parametrize("line, args", [
+    ('        print("shlex: token=EOF")', '"shlex: token=EOF"'),
+    ("    def area(self, width, height):", "self, width, height"),
+    ("        result.append(scale(x, 2)),", "scale(x, 2)"),
+    ("    x = f(a) + g(b, c)", "b, c"),
+    ("    x = f()", None),  # nothing to fill
+    ("    print(')', x)", "')', x"),  # brackets in strings do not count
+    ("    y = x", None),
+])
+def test_call_hole_keeps_the_closer_after_the_cursor(line, args):
+    span = call_span(line)
+    assert (line[span[0]: span[1]] if span else None) == args
+    if args:
+        text = "\n".join(["x = 1"] * 10 + [line, "y = 2"])
+        hole = punch_call("a.py", text, 10)
+        assert hole.expected == args and hole.text[hole.offset] == ")" and hole.kind == "call"
+        assert hole.text[: hole.offset] + hole.expected + hole.text[hole.offset:] == text
+
+
 def test_punch_holes_is_seeded_and_mixes_kinds():
     files = [("box.py", SOURCE)]
     holes = punch_holes(files, 4, seed=1)
     assert holes == punch_holes(files, 4, seed=1)
-    assert [h.kind for h in holes] == ["line", "line", "block", "block"]
+    assert [h.kind for h in holes] == ["line", "line", "block", "call"]
     for hole in holes:
         assert hole.text[: hole.offset] + hole.expected + hole.text[hole.offset:] == SOURCE
         assert hole.line >= 8  # context above every hole
@@ -103,3 +122,27 @@ def test_summary_means():
     assert summary["exact_match"] == pytest.approx(1 / 3)
     assert summary["empty"] == 1
     assert summarize([])["n"] == 0
+
+
+def test_a_call_hole_is_judged_as_the_line_holds_it_once_accepted():
+    from lsp_server.tools.bench.quality import judge
+
+    text = "\n".join(["x = 1"] * 10 + ["    print(value, end='')", "y = 2"])
+    hole = punch_call("a.py", text, 10)
+    assert hole.expected == "value, end=''"
+    trimmed = judge(hole, ("value, end=''", 0))
+    assert trimmed.exact and not trimmed.doubled
+    covering = judge(hole, ("value, end='')", 1))  # the item's range covers the `)` after the cursor
+    assert covering.exact and not covering.doubled
+    doubled = judge(hole, ("value, end='')", 0))
+    assert doubled.doubled and not doubled.exact
+    assert not judge(hole, ("'(', x", 0)).doubled, "brackets in strings do not count"
+
+
+def test_retyped_counts_lines_of_the_suggestion_that_follow_the_cursor_already():
+    from lsp_server.tools.bench.quality import judge
+
+    text = "\n".join(["x = 1"] * 10 + ["def f():", "    a = 1", "    b = 2", "    return a + b"])
+    hole = punch("a.py", text, 11, 11, "line")
+    assert judge(hole, ("a = 1\n    b = 2\n    return a + b", 0)).retyped == 2
+    assert judge(hole, ("a = 1", 0)).retyped == 0

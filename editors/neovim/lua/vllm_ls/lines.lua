@@ -5,6 +5,8 @@
 -- afterwards: `split_after_accept`), Neovim 0.11 inserts the line breaks as if typed, so
 -- 'autoindent' adds to the indentation the suggestion already has. There the menu gets the
 -- first line only and the other lines are added exactly as they are (`insert_rest_after_accept`).
+-- Neither applies the text edit's range for a plain-text item: the closers after the cursor that a
+-- suggestion covers (`foo(|)` + `a) + b`, the item's `data.covers`) are removed here too.
 
 local M = {}
 
@@ -20,12 +22,34 @@ function M.is_ours(item)
   return lsp and M.is_ours_lsp(lsp.completion_item) or false
 end
 
+-- The closers after the cursor that the item's text edit replaces ('' if none).
+local function covered(item)
+  local data = item.user_data.nvim.lsp.completion_item.data
+  return type(data) == 'table' and type(data.covers) == 'string' and data.covers or ''
+end
+
+-- Remove `covers` right after (row, col) if it is still there.
+local function remove_covered(bufnr, row, col, covers)
+  if covers == '' then
+    return
+  end
+  local line = vim.api.nvim_buf_get_lines(bufnr, row - 1, row, true)[1]
+  if line:sub(col + 1, col + #covers) == covers then
+    vim.api.nvim_buf_set_text(bufnr, row - 1, col, row - 1, col + #covers, { '' })
+  end
+end
+
 -- The menu inserted each "\n" of the suggestion as a NUL byte (^@) inside one line, ending at the
 -- cursor. The split runs once the completion machinery is done with the line (scheduled), at the
 -- position recorded now: by then <Esc> may have moved the cursor.
 local function split_multiline(bufnr)
   local item = vim.v.completed_item
-  if not M.is_ours(item) or not item.word or not item.word:find('\n', 1, true) then
+  if not M.is_ours(item) or not item.word then
+    return
+  end
+  local covers = covered(item)
+  local multiline = item.word:find('\n', 1, true) ~= nil
+  if not multiline and covers == '' then
     return
   end
   local word = item.word
@@ -39,6 +63,10 @@ local function split_multiline(bufnr)
     local start = col - #inserted
     if start < 0 or line:sub(start + 1, col) ~= inserted then
       return -- the text changed since; leave it alone
+    end
+    remove_covered(bufnr, row, col, covers)
+    if not multiline then
+      return
     end
     local parts = vim.split(word, '\n', { plain = true })
     vim.api.nvim_buf_set_text(bufnr, row - 1, start, row - 1, col, parts)
@@ -58,8 +86,12 @@ local function insert_rest(bufnr)
   end
   local edit = item.user_data.nvim.lsp.completion_item.textEdit
   local text = edit and edit.newText or ''
+  local covers = covered(item)
   local first, rest = text:match('^([^\n]*)\n(.*)$')
-  if not first or item.word ~= first then
+  if not first then
+    first = text -- one line: only what it covers is left to do
+  end
+  if item.word ~= first or (not rest and covers == '') then
     return
   end
   local row, col = unpack(vim.api.nvim_win_get_cursor(0))
@@ -70,6 +102,10 @@ local function insert_rest(bufnr)
     local line = vim.api.nvim_buf_get_lines(bufnr, row - 1, row, true)[1]
     if col < #first or line:sub(col - #first + 1, col) ~= first then
       return -- the text changed since; leave it alone
+    end
+    remove_covered(bufnr, row, col, covers)
+    if not rest then
+      return
     end
     local parts = vim.split(rest, '\n', { plain = true })
     table.insert(parts, 1, '')
