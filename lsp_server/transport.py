@@ -5,10 +5,8 @@ descriptor 1, and native code or tqdm may write there too: any stray byte corrup
 So the protocol gets a private duplicate of the original stdout, and fd 1 is pointed at stderr
 before anything else can start.
 
-SIGTERM and SIGHUP end the session the way the client's pipe closing does: the engine is stopped
-(with its engine-core and worker processes) before the server leaves. Editors send SIGTERM to a
-server that is slow to exit after `shutdown` (Neovim on `:qa`), and Python's default would leave
-vLLM's processes behind without a parent, holding gigabytes, for good.
+SIGTERM and SIGHUP end the session the way the client's pipe closing does (termination.py): the
+engine is stopped, with its engine-core and worker processes, before the server leaves.
 """
 
 from __future__ import annotations
@@ -16,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from typing import BinaryIO
 
 from pygls.io_ import StdoutWriter
 
+from . import termination
 from .protocol import guard
 from .server import VllmLanguageServer
 
@@ -37,10 +35,6 @@ def protect_stdout() -> BinaryIO:
     return os.fdopen(protocol_fd, "wb", buffering=0)
 
 
-#: The signals that stop the server as a closed connection does (the engine first).
-TERMINATING = (signal.SIGTERM, signal.SIGHUP)
-
-
 def serve_stdio(server: VllmLanguageServer) -> int:
     protocol_out = protect_stdout()
     return _run(server, _stdio_session(server, protocol_out))
@@ -50,34 +44,10 @@ def serve_tcp(server: VllmLanguageServer, host: str, port: int) -> int:
     return _run(server, _tcp_session(server, host, port))
 
 
-async def _until_terminated(session) -> None:
-    """Run `session`; a terminating signal cancels it, so its `finally` stops the engine, and the
-    server then leaves with 128 + the signal's number. Further signals meanwhile are ignored: a
-    second cancel would interrupt the engine's shutdown."""
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-    received: list[int] = []
-
-    def terminate(signum: int) -> None:
-        if not received and main is not None:
-            received.append(signum)
-            log.warning("%s received: stopping the engine, then leaving", signal.Signals(signum).name)
-            main.cancel()
-
-    for signum in TERMINATING:
-        loop.add_signal_handler(signum, terminate, signum)
-    try:
-        await session
-    except asyncio.CancelledError:
-        if not received:
-            raise
-        raise SystemExit(128 + received[0]) from None
-
-
 def _run(server: VllmLanguageServer, session) -> int:
     code = 0
     try:
-        asyncio.run(_until_terminated(session))
+        termination.run(session)
     except SystemExit as exit_:  # the `exit` notification
         code = exit_.code if isinstance(exit_.code, int) else 0
     except KeyboardInterrupt:

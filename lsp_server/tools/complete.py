@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
 from pathlib import Path
 
+from .. import termination
 from ..languages import language_of
 from ..text import utf16_len
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             await client.stop()
 
     try:
-        result = asyncio.run(run())
+        result = termination.run(run())
     except ServerFailed as exc:
         print(f"vllm-ls complete: {exc}", file=sys.stderr)
         return 2

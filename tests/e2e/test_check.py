@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import psutil
 
 from lsp_server.tools.check.spec import load_spec
 
@@ -128,3 +132,44 @@ def test_an_engine_that_fails_to_start_exits_2_with_its_reason(tmp_path):
     assert done.returncode == 2, done.stdout + done.stderr
     assert "vllm-ls check: the engine could not be used: the engine failed: " in done.stderr
     assert str(not_a_model) in done.stderr
+
+
+def test_a_ci_timeout_sigterm_stops_the_server_and_its_engine():
+    """A CI job that runs out of time sends SIGTERM to `vllm-ls check`: it stops its server, which
+    stops the engine, and nothing of vLLM's is left on the runner."""
+    proc = subprocess.Popen([sys.executable, "-m", "lsp_server", "check", str(EXAMPLE)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        tool = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 300
+        while not any("Worker" in name for name in _names(_descendants(tool))):
+            assert proc.poll() is None and time.monotonic() < deadline, "the engine never started"
+            time.sleep(0.2)
+        children = _descendants(tool)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        _, alive = psutil.wait_procs(children, timeout=60)
+        assert not alive, f"left running after SIGTERM: {alive}"
+    finally:
+        if proc.poll() is None:
+            for child in _descendants(psutil.Process(proc.pid)):
+                child.kill()
+            proc.kill()
+
+
+def _descendants(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _names(processes: list[psutil.Process]) -> list[str]:
+    names = []
+    for process in processes:
+        try:
+            names.append(process.name())
+        except psutil.NoSuchProcess:
+            pass  # ended between the listing and the look
+    return names

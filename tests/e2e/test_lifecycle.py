@@ -135,7 +135,7 @@ def test_complete_command_reports_an_unusable_engine():
     assert done.stdout == ""
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 @module_loop
 async def test_a_terminating_signal_stops_the_engine_and_every_process_it_started(signum):
     """An editor that gives up waiting for `exit` sends SIGTERM (Neovim on `:qa`); a closed terminal

@@ -8,11 +8,11 @@ Exit codes: 0 the bench ran (whatever the numbers say), 2 it could not be run.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import sys
 from pathlib import Path
 
+from ... import termination
 from .profiles import BUILTIN, parse_profiles
 from .schedule import Typist
 
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_UNUSABLE
     out = io.TextIOWrapper(protect_stdout(), encoding="utf-8", line_buffering=True)
     try:
-        result = asyncio.run(bench.run())
+        result = termination.run(bench.run())
     except ServerFailed as exc:
         print(f"vllm-ls bench: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE

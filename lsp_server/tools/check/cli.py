@@ -8,11 +8,11 @@ specs are read and validated, then the engine URL is tried, and only then does a
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import TextIO
 
+from ... import termination
 from ... import __version__
 from ...settings import parse_settings
 from .report import EXIT_UNUSABLE, RunResult, case_details, case_line, summary_line, write_json, write_junit
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
         for problem in problems:  # the server spreads requests over the replicas that answer
             print(f"vllm-ls check: warning: {problem}", file=err, flush=True)
     try:
-        result = asyncio.run(runner.run())
+        result = termination.run(runner.run())
     except KeyboardInterrupt:  # the server has been stopped on the way out
         print("vllm-ls check: interrupted", file=err)
         return 130
