@@ -41,7 +41,7 @@ check: setup
 
 test: setup
 	@$(VENV)/bin/vllm-ls model path >/dev/null
-	$(PY) -m pytest -m "not soak" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not soak" --durations=20 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
