@@ -48,9 +48,18 @@ class Fit:
     replace: int = 0
 
 
+#: Languages whose backticks open strings (template literals, Go raw strings, shell commands). In
+#: the others a backtick is text (Python, Rust): counted as a quote, an odd one in generated text
+#: hid the closer after it and the auto-closed `)` stayed twice. Unknown languages keep it.
+_BACKTICK_STRINGS = frozenset({
+    "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "shellscript", "bash", "sh",
+})
+
+
 def _quotes(language: str) -> str:
     # Rust lifetimes (`&'a str`) are not quotes; its char literals are rare at a cursor.
-    return '"`' if language == "rust" else "\"'`"
+    quotes = '"' if language == "rust" else "\"'"
+    return quotes + "`" if not language or language in _BACKTICK_STRINGS else quotes
 
 
 def _comment(language: str) -> str | None:

@@ -23,6 +23,9 @@ BOUND = 300
 @pytest.fixture
 async def one_slot(client):
     await configure(client, ONE_SLOT)
+    # The session is shared: an earlier test's background stream or speculation would hold the slot.
+    await _when(client, lambda s: s["engine_requests_in_flight"] == 0 and s["requests_waiting"] == 0,
+                "earlier tests' engine work to end")
     yield client
     await configure(client, {})
 

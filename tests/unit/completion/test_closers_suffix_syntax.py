@@ -40,6 +40,18 @@ def test_fit(line_prefix, text, line_suffix, expected):
     assert fit(text, line_prefix, line_suffix, language=language) == expected
 
 
+@pytest.mark.parametrize("language, text, expected", [
+    # Seen from the real engine (sampled): a backtick is no quote in Python, so the `)` after it
+    # closes print( and the editor's `)` is not left twice.
+    ("python", "f`A {len(A)} times {len(A) + 1} are $\\`)", "f`A {len(A)} times {len(A) + 1} are $\\`"),
+    ("rust", "`x`)", "`x`"),
+    # In JavaScript it opens a template literal: the `)` inside it is text.
+    ("javascript", "`a)` + b)", "`a)` + b"),
+])
+def test_backticks_are_quotes_only_where_the_language_says_so(language, text, expected):
+    assert fit(text, "print(", ")", "", language).text == expected
+
+
 def test_a_bracket_the_next_line_closes_at_the_matching_indentation_is_not_closed_again():
     assert fit(", c)", "    a, b", "", next_line=")", language="python") == Fit(", c")
     # `if err != nil {` + `}` closes the if; the `}` one level out below closes the function.
