@@ -179,6 +179,8 @@ def fit(text: str, line_prefix: str, line_suffix: str, next_line: str = "", lang
         return Fit(text)
     double = _double_close(text, line_prefix, line_suffix, language)
     if double is None:
+        if "\n" not in text and auto_closed(line_prefix, line_suffix, language):
+            return Fit(_without_open_tail(text, line_prefix, language))
         return Fit(text)  # nothing is closed twice: the closers after the cursor close something else
     if "\n" not in text:
         # The line already ends this way (`x)` before `)`): leave its closers where they are, so
@@ -198,6 +200,28 @@ def fit(text: str, line_prefix: str, line_suffix: str, next_line: str = "", lang
     if cut is not None:
         return fit(text[:cut].rstrip(), line_prefix, line_suffix, next_line, language)
     return Fit(text, covered)
+
+
+def _without_open_tail(text: str, line_prefix: str, language: str) -> str:
+    """`text` up to where the closers after the cursor can follow it: a suggestion that stops inside
+    a bracket it opened itself (cut by its token limit: `max(|)` + `a, max(b` ) would have the
+    editor's `)` close that one and leave the outer call open. Cut before the first such bracket,
+    with the name it calls and the operator that led to it."""
+    scan = _state_after(line_prefix, language)
+    scan.feed(text, origin=True)
+    assert scan.stack is not None
+    opened = [at for _, at in scan.stack if at is not None]
+    if not opened:
+        return text
+    head = text[: min(opened)]
+    head = head.rstrip(_NAME_CHARS)
+    return head.rstrip(_TAIL_CHARS)
+
+
+#: What is cut with an unclosed bracket at a suggestion's end: the name before it, then spaces and
+#: the operator or separator that led to it.
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_."
+_TAIL_CHARS = " \t+-*/%=&|^<>,!~:"
 
 
 def _closes_same(text: str, line_prefix: str, next_line: str, language: str) -> bool:

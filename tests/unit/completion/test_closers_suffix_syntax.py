@@ -52,6 +52,18 @@ def test_backticks_are_quotes_only_where_the_language_says_so(language, text, ex
     assert fit(text, "print(", ")", "", language).text == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    # Seen from the real engine (a sampled candidate cut by its token limit): the editor's `)` would
+    # close the last `max(` and leave `max(` of the line open.
+    ("a, max(b) + max(c", "a, max(b)"),
+    ("a, foo(b", "a"),
+    ("foo(b", ""),
+    ("a, max(b)", "a, max(b)"),  # closed: left as it is
+])
+def test_a_suggestion_ending_inside_its_own_bracket_is_cut_to_where_the_closer_can_follow(text, expected):
+    assert fit(text, "    return max(", ")", "", "python").text == expected
+
+
 def test_a_bracket_the_next_line_closes_at_the_matching_indentation_is_not_closed_again():
     assert fit(", c)", "    a, b", "", next_line=")", language="python") == Fit(", c")
     # `if err != nil {` + `}` closes the if; the `}` one level out below closes the function.
