@@ -175,19 +175,22 @@ def fit(text: str, line_prefix: str, line_suffix: str, next_line: str = "", lang
     if not line_suffix.strip():
         closing = _leading_closers(next_line.strip())
         if closing and _closes_same(text, line_prefix, next_line, language):
-            return Fit(_cut_double_closes(text, line_prefix, closing, language))
+            cut = _cut_double_closes(text, line_prefix, closing, language)
+            return Fit(text) if cut == text else fit(cut, line_prefix, line_suffix, next_line, language)
         return Fit(text)
     double = _double_close(text, line_prefix, line_suffix, language)
     if double is None:
         if "\n" not in text and auto_closed(line_prefix, line_suffix, language):
-            return Fit(_without_open_tail(text, line_prefix, language))
+            head = _without_open_tail(text, line_prefix, language)
+            # What is left may now close the cursor's bracket itself (`a) + f(` → `a)`): fit it again.
+            return Fit(text) if head == text else fit(head, line_prefix, line_suffix, next_line, language)
         return Fit(text)  # nothing is closed twice: the closers after the cursor close something else
     if "\n" not in text:
         # The line already ends this way (`x)` before `)`): leave its closers where they are, so
         # an editor that ignores ranges gets it right too.
         trimmed = _trim_overlap(text, line_suffix)
         if trimmed != text and _double_close(trimmed, line_prefix, line_suffix, language) is None:
-            return Fit(trimmed)
+            return fit(trimmed, line_prefix, line_suffix, next_line, language)
     covered = len(os.path.commonprefix([text[double:], line_suffix]))
     if covered == 0:
         return fit(text[:double].rstrip(), line_prefix, line_suffix, next_line, language)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lsp_server.completion import syntax
-from lsp_server.completion.closers import Fit, auto_closed, fit, fit_at
+from lsp_server.completion.closers import Fit, auto_closed, doubles_closer, fit, fit_at
 from lsp_server.completion.suffix import NearSuffix, declared_name
 
 # -- closers ---------------------------------------------------------------------------------------
@@ -59,6 +59,8 @@ def test_backticks_are_quotes_only_where_the_language_says_so(language, text, ex
     ("a, foo(b", "a"),
     ("foo(b", ""),
     ("a, max(b)", "a, max(b)"),  # closed: left as it is
+    # Seen in CI: cut back, what is left closes the cursor's `max(` itself and is fitted again.
+    ("a, max(x for x in range(b))) + min(c", "a, max(x for x in range(b))"),
 ])
 def test_a_suggestion_ending_inside_its_own_bracket_is_cut_to_where_the_closer_can_follow(text, expected):
     assert fit(text, "    return max(", ")", "", "python").text == expected
@@ -78,13 +80,25 @@ def test_auto_closed(line_prefix, line_suffix, expected):
     assert auto_closed(line_prefix, line_suffix, "python") is expected
 
 
-@given(st.text(alphabet="ab ()[]{}\"':\n", max_size=30), st.text(alphabet="ab ()[]{}\"'", max_size=12),
-       st.text(alphabet="ab )]}\"':;{", max_size=6))
-def test_fit_is_idempotent_and_only_covers_what_is_there(text, line_prefix, line_suffix):
-    once = fit(text, line_prefix, line_suffix, language="python")
-    assert fit(once.text, line_prefix, line_suffix, language="python") == once
+LANGUAGES = st.sampled_from(["python", "javascript", "rust", ""])
+
+
+@given(st.text(alphabet="ab ()[]{}\"'`:#\n", max_size=30), st.text(alphabet="ab ()[]{}\"'`#", max_size=12),
+       st.text(alphabet="ab )]}\"'`:;{", max_size=6), st.sampled_from(["", ")", "}", "])", "  a"]), LANGUAGES)
+def test_fit_is_idempotent_and_only_covers_what_is_there(text, line_prefix, line_suffix, next_line, language):
+    # Every way of shortening the text fits the shorter text again (found by this test: a text cut
+    # back to where the closers can follow that then closed the cursor's string itself, `"[""`).
+    once = fit(text, line_prefix, line_suffix, next_line, language)
+    assert fit(once.text, line_prefix, line_suffix, next_line, language) == once
     assert 0 <= once.replace <= len(line_suffix)
     assert text.startswith(once.text.rstrip()) or once.text == text
+
+
+@given(st.text(alphabet="ab ()[]{}\"':", max_size=30), st.text(alphabet="ab ([{\"'", max_size=12),
+       st.text(alphabet="ab )]}\"':;{", max_size=6), LANGUAGES)
+def test_a_fitted_one_line_suggestion_never_closes_twice(text, line_prefix, line_suffix, language):
+    fitted = fit(text, line_prefix, line_suffix, language=language)
+    assert not doubles_closer(fitted.text, line_prefix, line_suffix[fitted.replace:], language)
 
 
 def test_fit_at_reads_the_lines_around_the_offset():
