@@ -123,6 +123,9 @@ class Speculation:
             while loop.time() < give_up:
                 if self._document_text(uri) != text:
                     return  # the request was for an older text than the document has now
+                settings = self._settings()
+                if not settings.generation.speculate:
+                    return  # turned off while it waited for the engine
                 engine = self._host.ready()
                 if engine is None:
                     return

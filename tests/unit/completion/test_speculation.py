@@ -203,6 +203,19 @@ async def test_close_drops_pending_ones_and_the_streams_end_running_ones():
     assert pipe.counters.speculations_started == 1 and pipe.counters.speculations_aborted == 1
 
 
+async def test_one_waiting_for_the_engine_gives_up_when_speculation_is_turned_off():
+    pipe = Speculating(GatedEngine(BLOCK, AFTER))
+    await shown_whole_block(pipe)
+    spec = await begun(pipe.engine, 2)
+    pipe.speculation.shown(B, "x = 1\n", 6, "y = 2")  # pending, waiting for the idle engine
+    await settle()
+    pipe.settings = pipe.settings.updated({"generation.speculate": False})
+    spec.release_all()
+    await until(lambda: pipe.scheduler.in_flight == 0, "the running one ended")
+    await asyncio.sleep(0.2)  # a few of its polls
+    assert len(pipe.engine.gates) == 2 and pipe.counters.speculations_started == 1, "the waiting one never started"
+
+
 async def test_not_when_turned_off_or_when_the_line_goes_on_after_the_suggestion():
     pipe = Speculating(GatedEngine(BLOCK, AFTER), speculate=False)
     await shown_whole_block(pipe)
