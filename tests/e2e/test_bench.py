@@ -1,10 +1,11 @@
-"""`vllm-ls bench` as a user runs it: the real command, which starts real servers (the defaults, the
-v0.1 profile and the naive profile) and a direct engine, all on the real embedded engine, and replays
-a short stretch of typing by two editors (one VS Code-style, one Neovim-style) who accept the
-suggestions that agree with what they type. One run, checked for everything at once: it costs four
-engine starts, one server after the other (`--serial`: four in-process engines at once need about
-16 GB). Nothing here is judged by time; the numbers are checked for sense and against the
-server's own counters."""
+"""`vllm-ls bench` as a user runs it: the real command, which starts real servers (the defaults and
+the v0.1 profile, the baseline every ratio is taken to) and a direct engine, all on the real
+embedded engine, and replays a short stretch of typing by two editors (one VS Code-style, one
+Neovim-style) who accept the suggestions that agree with what they type. One run, checked for
+everything at once: it costs three engine starts, which the bench overlaps when the machine has the
+memory (about 4 GB each, next to the test session's own engine), else makes one after the other.
+Nothing here is judged by time; the numbers are checked for sense and against the server's own
+counters. (The naive profile's settings are checked in tests/unit/tools.)"""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 KEYSTROKES = 100
 EDITORS = 2
-PROFILES = ["vllm-ls", "v0.1", "naive"]
+PROFILES = ["vllm-ls", "v0.1"]
 FIELDS = ("profile", "engine_requests_per_100_keystrokes", "waste_ratio", "tokens_after_cancel",
           "prefix_cache_hit_ratio", "shown_latency_ms", "overhead_ratio", "peak_rss_mb",
           "pauses_served_ratio", "accept_latency_ms", "accepts", "accepted_share", "tokens_shown_per_engine_token",
@@ -34,7 +35,8 @@ def bench(tmp_path_factory):
     marker = uuid.uuid4().hex
     done = subprocess.run(
         [sys.executable, "-m", "lsp_server", "bench", "--editors", str(EDITORS), "--keystrokes", str(KEYSTROKES),
-         "--cps", "10", "--holes", "2", "--probes", "1", "--serial", "--json", str(out / "bench.json"),
+         "--cps", "10", "--holes", "2", "--probes", "1", "--profiles", ",".join(PROFILES),
+         "--json", str(out / "bench.json"),
          "--plot", str(out / "bench.png")],
         cwd=ROOT, capture_output=True, text=True, timeout=1500,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_LS_BENCH_TEST": marker},
@@ -74,7 +76,7 @@ def test_every_run_has_every_field_with_sane_values(bench):
     done, out, _ = bench
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
     data = json.loads((out / "bench.json").read_text())
-    assert data["config"]["serial"] is True
+    assert isinstance(data["config"]["serial"], bool)
     runs = {run["profile"]: run for run in data["runs"]}
     assert list(runs) == PROFILES
     for name, run in runs.items():
@@ -120,10 +122,6 @@ def test_every_run_has_every_field_with_sane_values(bench):
             # The bench rebuilt the server's own prompt and made the engine do the same work.
             assert probe["same_prompt"], probe
             assert probe["direct_tokens"] == probe["tokens"], probe
-    # The naive profile asks the engine on (nearly) every keystroke; the defaults debounce.
-    assert (runs["naive"]["engine_requests_per_100_keystrokes"]
-            > runs["vllm-ls"]["engine_requests_per_100_keystrokes"])
-    assert runs["naive"]["stats"]["requests_debounced"] <= runs["naive"]["stats"]["completions_requested"] // 10
 
 
 def test_the_figures_agree_with_the_servers_counters(bench):

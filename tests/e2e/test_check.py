@@ -33,63 +33,59 @@ def check(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Co
     )
 
 
-def test_example_spec_passes_and_writes_junit_and_json(tmp_path):
+def test_the_example_spec_passes_a_failing_one_fails_in_the_same_run_with_junit_and_json(tmp_path):
+    """The documented example and a spec that must fail, in one run (one engine start): the example's
+    cases all pass; the failing spec's misses show expected and actual; the run exits 1."""
     junit, report = tmp_path / "junit.xml", tmp_path / "check.json"
-    done = check(EXAMPLE, "--junit", junit, "--json", report)
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = check(EXAMPLE, FAILING, "--junit", junit, "--json", report)
+    assert done.returncode == 1, done.stdout + done.stderr
     names = [case.name for case in load_spec(EXAMPLE).cases]
+    failing = [case.name for case in load_spec(FAILING).cases]
+    total = len(names) + len(failing)
 
     # Progress and a per-case result, then the summary.
     for number, name in enumerate(names, start=1):
-        assert f"[{number}/{len(names)}] PASS  {name} (" in done.stdout
-    assert f"{len(names)} cases: {len(names)} passed, 0 failed; latency median" in done.stdout
+        assert f"[{number}/{total}] PASS  {name} (" in done.stdout
+    assert f"{total} cases: {len(names) + 1} passed, 2 failed; latency median" in done.stdout
 
     root = ET.parse(junit).getroot()
     assert (root.tag, root.get("tests"), root.get("failures"), root.get("errors")) == (
-        "testsuites", str(len(names)), "0", "0")
-    [suite] = root.findall("testsuite")
-    cases = suite.findall("testcase")
+        "testsuites", str(total), "2", "0")
+    example, other = root.findall("testsuite")
+    cases = example.findall("testcase")
     assert [c.get("name") for c in cases] == names
     assert all(c.find("failure") is None and c.find("error") is None for c in cases)
     assert all(c.get("file") == str(EXAMPLE) and int(c.get("line")) > 0 for c in cases)
     assert all(float(c.get("time")) > 0 for c in cases)
-
-    data = json.loads(report.read_text(encoding="utf-8"))
-    assert data["exit_code"] == 0 and data["summary"]["passed"] == len(names)
-    assert all(case["latency_ms"] > 0 and case["completion"] for case in data["cases"])
-    # All cases ran through one server session: its counters saw every one of them.
-    assert data["server_stats"]["completions_requested"] == len(names)
-    # Per-case settings reached the server and were taken back for the next case.
-    by_name = {case["name"]: case["completion"] for case in data["cases"]}
-    assert len(by_name["multiline = never gives one line"].splitlines()) == 1
-    assert len(by_name["the next case has the spec's settings again"].splitlines()) > 1
-
-
-def test_failing_expectations_exit_1_and_show_expected_and_actual(tmp_path):
-    junit, report = tmp_path / "junit.xml", tmp_path / "check.json"
-    done = check(FAILING, "--junit", junit, "--json", report)
-    assert done.returncode == 1, done.stdout + done.stderr
-    cases = {case["name"]: case for case in json.loads(report.read_text(encoding="utf-8"))["cases"]}
-    assert [c["status"] for c in cases.values()] == ["passed", "failed", "failed"]
-
-    wrong = cases["wrong exact text"]
-    assert wrong["completion"], "the model answered; the spec expected something else"
-    assert '    expected (exact): "a - b  # not what the model writes"' in done.stdout
-    assert f"    got: {json.dumps(wrong['completion'], ensure_ascii=False)}" in done.stdout
-
-    slow = cases["over its latency budget"]
-    assert slow["latency_ms"] >= 400  # the debounce is part of what the user waits for
-    shown = re.search(r"    expected \(max_latency_ms\): at most 300 ms, got (\d+) ms", done.stdout)
-    # The report rounds the measured latency, the JSON keeps a decimal: 887.46 shows as 887, stores 887.5.
-    assert shown and abs(int(shown.group(1)) - slow["latency_ms"]) <= 1, done.stdout
-    assert "3 cases: 1 passed, 2 failed" in done.stdout
-
-    testcases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    testcases = {c.get("name"): c for c in other.iter("testcase")}
+    assert list(testcases) == failing
     assert testcases["passes"].find("failure") is None
     assert testcases["wrong exact text"].find("failure").get("message") == "expectation not met: exact"
     assert "a - b  # not what the model writes" in testcases["wrong exact text"].find("failure").text
     assert testcases["over its latency budget"].find("failure").get("message") == (
         "expectation not met: max_latency_ms")
+
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["exit_code"] == 1 and data["summary"]["passed"] == len(names) + 1
+    assert all(case["latency_ms"] > 0 and case["completion"] for case in data["cases"][: len(names)])
+    # All cases ran through one server session: its counters saw every one of them.
+    assert data["server_stats"]["completions_requested"] == total
+    # Per-case settings reached the server and were taken back for the next case.
+    by_name = {case["name"]: case for case in data["cases"]}
+    assert len(by_name["multiline = never gives one line"]["completion"].splitlines()) == 1
+    assert len(by_name["the next case has the spec's settings again"]["completion"].splitlines()) > 1
+
+    # The failing spec: what was expected and what the model wrote.
+    assert [by_name[name]["status"] for name in failing] == ["passed", "failed", "failed"]
+    wrong = by_name["wrong exact text"]
+    assert wrong["completion"], "the model answered; the spec expected something else"
+    assert '    expected (exact): "a - b  # not what the model writes"' in done.stdout
+    assert f"    got: {json.dumps(wrong['completion'], ensure_ascii=False)}" in done.stdout
+    slow = by_name["over its latency budget"]
+    assert slow["latency_ms"] >= 400  # the debounce is part of what the user waits for
+    shown = re.search(r"    expected \(max_latency_ms\): at most 300 ms, got (\d+) ms", done.stdout)
+    # The report rounds the measured latency, the JSON keeps a decimal: 887.46 shows as 887, stores 887.5.
+    assert shown and abs(int(shown.group(1)) - slow["latency_ms"]) <= 1, done.stdout
 
 
 def test_a_malformed_spec_exits_2_naming_file_and_line_before_any_server(tmp_path):

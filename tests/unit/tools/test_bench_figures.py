@@ -161,6 +161,7 @@ def test_profiles_builtin_inline_and_rejected():
     naive, inline = parse_profiles('naive,quick={"scheduling": {"debounceMs": 50}, "prompt.template": "prefix-only"}')
     assert naive.settings == known_settings(BUILTIN["naive"])
     assert naive.settings["scheduling.cancelPrevious"] is False and naive.settings["generation.earlyStop"] is False
+    assert naive.settings["scheduling.debounceMs"] == 0 and naive.settings["scheduling.cache"] is False
     assert inline.name == "quick" and inline.settings == {"scheduling.debounceMs": 50, "prompt.template": "prefix-only"}
     # Commas and escaped quotes inside the JSON do not split the list.
     assert parse_profiles('x={"engine.model": "a,b\\"c"},naive')[0].settings == {"engine.model": 'a,b"c'}
