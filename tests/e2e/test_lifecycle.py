@@ -1,4 +1,5 @@
-"""Start-up, loading, failure and shutdown, each observed from a real client over LSP."""
+"""Start-up failures, settings, TCP and termination, each observed from a real client over LSP. (Loading,
+ready and a clean shutdown, with a stream running: tests/e2e/test_streams.py.)"""
 
 from __future__ import annotations
 
@@ -16,47 +17,13 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from .lsp_helpers import (
-    configure, initialize, inline, make_client, open_document, server_command, stats, wait_for, wait_ready,
+    configure, initialize, inline, make_client, open_document, server_command, stats, wait_for,
 )
 
 MISSING_MODEL = "/nonexistent/vllm-ls-test-model"
 
 # pytest-lsp runs a module-scoped client on a module-scoped event loop: the tests must share it.
 module_loop = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_lsp.fixture(
-    scope="module",
-    config=ClientServerConfig(server_command=server_command(), client_factory=make_client),
-)
-async def fresh(lsp_client: LanguageClient):
-    """A server observed from its very first moment (engine not loaded yet)."""
-    await initialize(lsp_client)
-    yield
-    if lsp_client._server.returncode is None:  # the test failed before its own shutdown
-        await lsp_client.shutdown_session()
-
-
-@module_loop
-async def test_loading_then_ready_then_clean_shutdown(fresh: LanguageClient):
-    # initialize has returned although the model takes tens of seconds to load.
-    uri = open_document(fresh, "def fibonacci(n):\n    ")
-    assert await inline(fresh, uri, 1, 4) == [], "a loading engine answers empty at once"
-    assert any(s["state"] == "loading" for s in fresh.statuses)
-    await wait_ready(fresh)
-    # Loading was reported through $/progress: begin ... end.
-    kinds = [type(v).__name__ for reports in fresh.progress_reports.values() for v in reports]
-    assert "WorkDoneProgressBegin" in kinds and "WorkDoneProgressEnd" in kinds
-    assert (await inline(fresh, uri, 1, 4, invoked=True))[0].strip()
-
-    # Shutdown stops the engine and every process it started.
-    server = psutil.Process(fresh._server.pid)
-    children = server.children(recursive=True)
-    assert children, "the in-process engine runs vLLM's engine-core process"
-    await fresh.shutdown_session()
-    await asyncio.wait_for(fresh._server.wait(), 60)
-    gone, alive = psutil.wait_procs(children, timeout=30)
-    assert not alive, f"processes left after shutdown: {alive}"
 
 
 @pytest_lsp.fixture(

@@ -210,15 +210,24 @@ async def test_a_cancelled_request_leaves_its_stream_to_the_next_request_until_t
     assert_stopped_within_a_step(after, before)
 
 
-async def test_shutdown_stops_every_stream_before_the_engine(tmp_path: Path):
+async def test_loading_then_ready_then_shutdown_stops_every_stream_before_the_engine(tmp_path: Path):
+    """A server's whole life (one engine start): answered empty at once while the engine loads,
+    loading reported through $/progress, ready; then shutdown with a stream running in the
+    background stops that stream, then the engine and every process it started."""
     async with spawned(tmp_path, "streams", [], LONG) as client:
-        await wait_ready(client)
+        # initialize has returned although the model takes tens of seconds to load.
         uri = open_document(client, FIB)
+        assert await inline(client, uri, 1, 4) == [], "a loading engine answers empty at once"
+        assert any(s["state"] == "loading" for s in client.statuses)
+        await wait_ready(client)
+        kinds = [type(v).__name__ for reports in client.progress_reports.values() for v in reports]
+        assert "WorkDoneProgressBegin" in kinds and "WorkDoneProgressEnd" in kinds
         before = await stats(client)
         assert len(await inline(client, uri, 1, 4)) == 1
         await in_the_background(client, before)
         server = psutil.Process(client._server.pid)
         children = server.children(recursive=True)
+        assert children, "the in-process engine runs vLLM's engine-core process"
         await asyncio.wait_for(client.shutdown_session(), 120)
         await asyncio.wait_for(client._server.wait(), 60)
         _, alive = psutil.wait_procs(children, timeout=30)
