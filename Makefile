@@ -41,7 +41,8 @@ check: setup
 
 test: setup
 	@$(VENV)/bin/vllm-ls model path >/dev/null
-	$(PY) -m pytest -m "not soak" --durations=20 $(PYTEST_ARGS)
+	@# Two lanes, each module whole in one (tests/conftest.py says which and why).
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not soak" --durations=20 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
