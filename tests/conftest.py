@@ -8,13 +8,16 @@ the shared session engine (tests/e2e/conftest.py) stay as they are.
 - **tools**: the tools and editors as a user runs them (`vllm-ls bench`, `vllm-ls check`, Neovim,
   Emacs, VS Code), and the unit tests.
 
-The split keeps the two about equal in time and never lets more than four in-process engines live
-at once (about 16 GB of the 24): the session engine and one other in the first lane, the bench's
-(serial: at most two) in the second. Without `-n` (one lane) nothing changes. (pytest is kept
+The split is by hand, from the durations `make test` prints: on a clean clone "tools" was the longer
+lane (its tests summed to the whole run's 790 s; moving test_check over would make "session" the
+longer one). It never lets more than four in-process engines live at once (about 16 GB of the 24):
+the session engine and one other in the first lane, the bench's (serial: at most two) in the second. Without `-n` (one lane) nothing changes. (pytest is kept
 below 9.2, where loadgroup silently stops grouping: pyproject.toml.)
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -22,13 +25,14 @@ import pytest
 TOOLS = frozenset({"test_bench.py", "test_check.py", "test_editors.py"})
 
 
-def lane(path) -> str:
+def lane(path: Path) -> str:
+    """The lane of the test module at `path`."""
     if "unit" in path.parts or path.name in TOOLS:
         return "tools"
     return "session"
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    # As each test is collected: xdist reads the marks into the test ids in its own
-    # pytest_collection_modifyitems, which runs before a conftest's.
+    # As each test is collected, so the mark is there before any pytest_collection_modifyitems:
+    # xdist's reads the marks into the test ids that loadgroup groups by.
     item.add_marker(pytest.mark.xdist_group(lane(item.path)))
